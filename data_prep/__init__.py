@@ -1,0 +1,1 @@
+"""Converters that write verl-ready parquet."""

@@ -1,0 +1,1 @@
+"""Reward functions for Metis-RISE (filled in by the rewards work)."""
