@@ -76,4 +76,6 @@ def _check_reward_fns() -> None:
     import reward_fns  # noqa: F401
 
 
+from verl_rise import cpu_backend  # noqa: E402,F401  (CPU platform + hf rollout registration steps)
+
 load()
