@@ -52,8 +52,10 @@ class HFRolloutServer:
 
     Args:
         config: verl ``RolloutConfig`` (dataclass or DictConfig). Reads prompt_length, response_length,
-            max_model_len, repetition_penalty, max_num_seqs and ``engine_kwargs.hf`` (``num_threads``,
-            ``max_batch_size``, ``batch_wait_s``).
+            max_model_len, repetition_penalty, max_num_seqs and ``engine_kwargs.hf``: ``num_threads`` (torch
+            threads), ``max_batch_size`` (requests per generate call), ``batch_wait_s`` (how long the first
+            request of a batch waits for company), ``trace_path`` (a JSONL file that gets one line per generate
+            batch and per weight sync; for tests and benchmarks).
         model_config: verl ``HFModelConfig`` (dataclass or DictConfig): model path, tokenizer, processor, hf_config
             (its ``override_config.attn_implementation`` picks the attention kernel, e.g. ``sdpa`` on a CPU).
         replica_rank: index of the replica (logging only).
@@ -76,6 +78,7 @@ class HFRolloutServer:
         self.max_batch_size = int(hf_kwargs.get("max_batch_size", min(self.config.max_num_seqs, 64)))
         self.batch_wait_s = float(hf_kwargs.get("batch_wait_s", 0.05))
         self.max_model_len = self.config.max_model_len or (self.config.prompt_length + self.config.response_length)
+        self.trace_path = hf_kwargs.get("trace_path")
 
         self.tokenizer = self.model_config.tokenizer
         self.processor = self.model_config.processor
@@ -94,6 +97,7 @@ class HFRolloutServer:
 
         self.global_steps: Optional[int] = None
         self.weight_updates = 0
+        self._tensors_this_sync = 0
         self.generate_calls = 0
         self.batched_requests = 0
         self._queue: Optional[asyncio.Queue] = None
@@ -139,6 +143,15 @@ class HFRolloutServer:
         if not ids:
             raise ValueError(f"model {self.model_config.path} has no EOS token id (tokenizer or generation_config)")
         return ids
+
+    def _trace(self, **event: Any) -> None:
+        if not self.trace_path:
+            return
+        import json
+
+        event = {"time": time.time(), "replica_rank": self.replica_rank, **event}
+        with open(self.trace_path, "a") as f:  # one short line per event; appends from one process
+            f.write(json.dumps(event) + "\n")
 
     async def ready(self) -> dict[str, Any]:
         """Return what was loaded (used by the replica to wait for the actor)."""
@@ -361,9 +374,18 @@ class HFRolloutServer:
             results.append((ids, logprobs[i, : len(ids)].tolist(), "completed" if finished or not aborted else "aborted"))
         self.generate_calls += 1
         self.batched_requests += len(batch)
-        logger.info(
-            "hf rollout: %d requests, %d new tokens max, %.2fs", len(batch), generated.shape[1],
-            time.perf_counter() - t0,
+        seconds = time.perf_counter() - t0
+        logger.info("hf rollout: %d requests, %d new tokens max, %.2fs", len(batch), generated.shape[1], seconds)
+        self._trace(
+            event="generate",
+            requests=len(batch),
+            with_images=sum(1 for r in batch if r.image_data),
+            image_tokens=int((inputs["input_ids"] == self.image_token_id).sum()) if self.image_token_id is not None else 0,
+            pixel_rows=int(inputs["pixel_values"].shape[0]) if "pixel_values" in inputs else 0,
+            new_tokens=sum(len(r[0]) for r in results),
+            greedy=sum(1 for r in batch if r.params.greedy),
+            global_steps=self.global_steps,
+            seconds=round(seconds, 4),
         )
         return results
 
@@ -396,6 +418,7 @@ class HFRolloutServer:
                         raise ValueError(f"hf rollout: weight {name!r} has shape {tuple(tensor.shape)}, "
                                          f"the rollout model expects {tuple(param.shape)}")
                     param.data.copy_(tensor.to(dtype=param.dtype))
+        self._tensors_this_sync += len(named_tensors)
         return len(named_tensors)
 
     async def finish_weight_update(self, global_steps: Optional[int]) -> dict[str, Any]:
@@ -403,7 +426,20 @@ class HFRolloutServer:
         self.weight_updates += 1
         if global_steps is not None:
             self.global_steps = global_steps
+        if self.trace_path:
+            self._trace(event="weights", global_steps=self.global_steps, tensors=self._tensors_this_sync,
+                        checksum=self.weights_checksum())
+        self._tensors_this_sync = 0
         return {"weight_updates": self.weight_updates, "global_steps": self.global_steps}
+
+    def weights_checksum(self) -> float:
+        """Sum of all parameters in float64 (tied parameters counted once): a cheap fingerprint of the weights."""
+        seen, total = set(), 0.0
+        for p in self._params.values():
+            if id(p) not in seen:
+                seen.add(id(p))
+                total += float(p.detach().double().sum())
+        return total
 
     async def set_global_steps(self, global_steps: int) -> None:
         self.global_steps = global_steps
@@ -416,10 +452,6 @@ class HFRolloutServer:
             "weight_updates": self.weight_updates,
             "global_steps": self.global_steps,
         }
-
-    async def named_parameter_checksum(self) -> dict[str, float]:
-        """Sum of each parameter (float64), to check in tests that the rollout holds the actor's weights."""
-        return {n: float(p.detach().double().sum()) for n, p in self._params.items()}
 
     # ------------------------------------------------------------------ control calls (replica / checkpoint manager)
 
