@@ -20,9 +20,8 @@ from reward_fns.normalize import normalize_answer, unwrap
 _LETTER = re.compile(r"^\(?\s*([A-Za-z])\s*\)?\s*[.:)]?$")
 _LETTER_WITH_TEXT = re.compile(r"^(?:\(\s*([A-Z])\s*\)|([A-Z])\s*[.:)])\s*\S.*$", re.DOTALL)
 _LABELLED = re.compile(r"^(?:the\s+)?(?:option|choice|answer)(?:\s+is)?\s*:?\s*\(?\s*([A-Za-z])\s*\)?\s*\.?$", re.IGNORECASE)
-_HEDGE = re.compile(
-    r"^\(?\s*[A-Z]\s*\)?(?:\s*(?:,|;|/|&|\bor\b|\band\b|\+)\s*\(?\s*[A-Z]\s*\)?)+\.?$", re.IGNORECASE
-)
+# Capital letters only: "a+b" or "x, y" are expressions, "A, B" or "A+B" name two options.
+_HEDGE = re.compile(r"^\(?\s*[A-Z]\s*\)?(?:\s*(?:,|;|/|&|\+|(?i:\bor\b|\band\b))\s*\(?\s*[A-Z]\s*\)?)+\.?$")
 _RUN_OF_CAPITALS = re.compile(r"^[A-H]{2,8}$")
 _OPTION_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _MATH_TEXT = re.compile(r"[\\^_{}0-9]")
@@ -74,13 +73,12 @@ def read_letters(answer: str) -> ChoiceReading:
         m = pattern.match(s)
         if m:
             return ChoiceReading(frozenset({m.group(1).upper()}))
+    if _HEDGE.match(s) or _RUN_OF_CAPITALS.match(s):
+        letters = frozenset(c for c in s if c in _OPTION_LETTERS)
+        return ChoiceReading(letters, hedge=len(letters) > 1)
     m = _LETTER_WITH_TEXT.match(s)
     if m:
         return ChoiceReading(frozenset({m.group(1) or m.group(2)}))
-    if _HEDGE.match(s) or _RUN_OF_CAPITALS.match(s):
-        letters = frozenset(c.upper() for c in s if c.isalpha() and c.upper() in _OPTION_LETTERS and c.isupper())
-        letters = letters or frozenset(re.findall(r"\b([A-Za-z])\b", s))
-        return ChoiceReading(frozenset(x.upper() for x in letters), hedge=len(letters) > 1)
     return ChoiceReading(frozenset())
 
 
