@@ -55,13 +55,23 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    from math_verify import parse, verify
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+    # math-verify's defaults, except unit stripping: its unit list removes letters that are variables
+    # ("3ab" parses as 3, "ab" being a unit there). reward_fns.normalize strips units after numbers first.
+    latex = LatexExtractionConfig(
+        normalization_config=NormalizationConfig(
+            basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all", equations=False
+        )
+    )
+    configs = [latex, ExprExtractionConfig()]
 
     def parse_gold(s: str):
-        return parse(f"${s}$", parsing_timeout=None)
+        return parse(f"${s}$", extraction_config=configs, parsing_timeout=None)
 
     def parse_pred(s: str):
-        return parse(f"\\boxed{{{s}}}", parsing_timeout=None)
+        return parse(f"\\boxed{{{s}}}", extraction_config=configs, parsing_timeout=None)
 
     def equal(gold: str, pred: str) -> bool:
         g, p = parse_gold(gold), parse_pred(pred)

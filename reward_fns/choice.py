@@ -24,7 +24,7 @@ _LABELLED = re.compile(r"^(?:the\s+)?(?:option|choice|answer)(?:\s+is)?\s*:?\s*\
 _HEDGE = re.compile(r"^\(?\s*[A-Z]\s*\)?(?:\s*(?:,|;|/|&|\+|(?i:\bor\b|\band\b))\s*\(?\s*[A-Z]\s*\)?)+\.?$")
 _RUN_OF_CAPITALS = re.compile(r"^[A-H]{2,8}$")
 _OPTION_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_MATH_TEXT = re.compile(r"[\\^_{}0-9]")
+_MATH_TEXT = re.compile(r"[\\^_{}0-9+\-*/=()]")
 
 
 @dataclass(frozen=True)
@@ -94,5 +94,6 @@ def text_key(s: str) -> str:
 
 
 def looks_mathematical(s: str) -> bool:
-    """True when a text has LaTeX or digits, i.e. a symbolic comparison could find an equivalence."""
+    """True when a text has LaTeX, digits or operators (``a+b``), i.e. a symbolic comparison could find an
+    equivalence; plain words (``Saturday``, ``another number``) are compared as text only."""
     return bool(_MATH_TEXT.search(s))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-_BOX_COMMANDS = ("\\boxed", "\\fbox")
+_BOX = "\\boxed"
 
 
 @dataclass(frozen=True)
@@ -52,22 +52,13 @@ def _match_braces(text: str, open_index: int, max_chars: int) -> tuple[int, bool
     return -1, False
 
 
-def _last_box_start(text: str) -> tuple[int, int]:
-    """Index of the last box command in ``text`` and the command's length, or (-1, 0)."""
-    best, length = -1, 0
-    for cmd in _BOX_COMMANDS:
-        pos = text.rfind(cmd)
-        if pos > best:
-            best, length = pos, len(cmd)
-    return best, length
-
-
 def last_boxed(text: str, max_chars: int) -> Extraction:
-    """Content of the LAST ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``.
+    """Content of the LAST ``\\boxed{...}`` in ``text``.
 
     Only the last box counts (the convention of MATH-style graders and of math-verify's boxed extraction):
     when that box is unclosed, empty or too long the result is a failure even if an earlier box is fine,
-    because the model's final statement is what is graded.
+    because the model's final statement is what is graded. ``\\fbox`` and brace-less ``\\boxed 7`` do not
+    count: the RISE prompt asks for ``\\boxed{}``.
 
     Args:
         text: the response (any length; the scan is linear).
@@ -80,23 +71,15 @@ def last_boxed(text: str, max_chars: int) -> Extraction:
         >>> last_boxed(r"so \\boxed{3} ... finally \\boxed{\\frac{1}{2}}", 100).content
         '\\\\frac{1}{2}'
     """
-    start, cmd_len = _last_box_start(text)
+    start = text.rfind(_BOX)
     if start < 0:
         return Extraction(None, "no_box")
-    i = start + cmd_len
+    i = start + len(_BOX)
     while i < len(text) and text[i] in " \t\n":
         i += 1
-    if i >= len(text):
+    if i >= len(text) or text[i] != "{":
+        # `\boxed 7` or a trailing `\boxed`: not a complete \boxed{...}; the prompt asks for braces.
         return Extraction(None, "unclosed_box")
-    if text[i] != "{":
-        # `\boxed 5` / `\boxed5`: TeX takes the next token as the argument.
-        token = text[i:].split(None, 1)[0] if text[i:].strip() else ""
-        token = token.rstrip("$.,;")
-        if not token or token.startswith("\\"):
-            return Extraction(None, "empty_box")
-        if len(token) > max_chars:
-            return Extraction(None, "answer_too_long")
-        return Extraction(token)
     close, too_long = _match_braces(text, i, max_chars)
     if too_long:
         return Extraction(None, "answer_too_long")
@@ -127,3 +110,43 @@ def answer_block(text: str, max_chars: int) -> Extraction:
     if len(content) > max_chars:
         return Extraction(None, "answer_too_long")
     return Extraction(content)
+
+
+def has_complete_box(text: str) -> bool:
+    """True when ``text`` contains at least one complete ``\\boxed{...}`` with non-blank content.
+
+    One left-to-right pass with a stack of open boxes, so many unclosed ``\\boxed{`` cost O(n), not O(n^2).
+
+    Example:
+        >>> has_complete_box(r"\\boxed{7} then \\boxed{")
+        True
+        >>> has_complete_box(r"\\boxed{ } \\boxed 7")
+        False
+    """
+    depth = 0
+    open_boxes: list[tuple[int, int]] = []  # (depth of the box's brace, index after it)
+    pending_box = False
+    i, end = 0, len(text)
+    while i < end:
+        ch = text[i]
+        if ch == "\\":
+            if text.startswith(_BOX, i):
+                pending_box = True
+                i += len(_BOX)
+                continue
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+            if pending_box:
+                open_boxes.append((depth, i + 1))
+        elif ch == "}":
+            if open_boxes and open_boxes[-1][0] == depth:
+                _, start = open_boxes.pop()
+                if text[start:i].strip():
+                    return True
+            depth -= 1
+        if not ch.isspace():
+            pending_box = False
+        i += 1
+    return False

@@ -8,8 +8,8 @@ cannot be gamed: one block of each, nothing nested, nothing outside.
 
 from __future__ import annotations
 
-from reward_fns.extract import last_boxed
-from reward_fns.limits import MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
+from reward_fns.extract import has_complete_box
+from reward_fns.limits import MAX_RESPONSE_CHARS
 
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
@@ -23,7 +23,8 @@ def format_check(solution_str: object, max_response_chars: int = MAX_RESPONSE_CH
         (so no tag sits inside another block and no second think/answer block exists);
       * the think block holds non-whitespace text;
       * only whitespace separates ``</think>`` from ``<answer>``;
-      * the answer block contains a complete, non-empty ``\\boxed{...}``.
+      * the answer block contains a complete, non-empty ``\\boxed{...}`` (whether the *last* box is
+        usable is the accuracy reward's business, not the format's).
 
     Args:
         solution_str: the decoded response (verl passes it without special tokens). Non-strings score 0.
@@ -61,7 +62,7 @@ def format_check(solution_str: object, max_response_chars: int = MAX_RESPONSE_CH
     if text[think_end + len("</think>") : answer_start].strip():
         return 0.0, "text_between_blocks"
     answer = text[answer_start + len("<answer>") : -len("</answer>")]
-    if last_boxed(answer, MAX_ANSWER_CHARS).content is None:
+    if not has_complete_box(answer):
         return 0.0, "no_box_in_answer"
     return 1.0, "ok"
 

@@ -38,6 +38,13 @@ _UNIT_TAIL = re.compile(
     r"(?:" + _UNIT_WORDS + r")\s*\}?\s*(?:\^\s*\{?\s*[23]\s*\}?|²|³)?\.?$",
     re.IGNORECASE,
 )
+# `21 \text{ jumps}`: a number followed by words in a text wrapper (a count noun or unit). "or"/"and"
+# are excluded: `3 \text{ or } 4` is a hedge, not a unit.
+_TEXT_NOUN_TAIL = re.compile(
+    r"^(?P<num>.*[\d}])\s*(?:~|\\,|\\ |\\;)*\s*\\(?:text|mathrm|textrm|mbox)\s*\{\s*~?\s*"
+    r"(?P<words>[A-Za-z][A-Za-z ]*?)\s*\}\s*(?:\^\s*\{?\s*[23]\s*\}?|²|³)?\.?$"
+)
+_TRAILING_SPACING = re.compile(r"(?:\s|~|\\,|\\;|\\:|\\ |\\!)+$")
 _CURRENCY = re.compile(r"^\\?\$|^(?:€|£|¥)|\\\$")
 
 
@@ -120,15 +127,18 @@ def normalize_answer(raw: str) -> NormalizedAnswer:
         >>> normalize_answer(r"50\\%")
         NormalizedAnswer(text='50', percent=True)
     """
+    m = _TEXT_NOUN_TAIL.match(raw.strip().strip("$").strip())
+    if m and m.group("words").strip().lower() not in {"or", "and", "to"}:
+        raw = m.group("num")
     s = unwrap(raw)
     s = strip_equation_lhs(s)
     s = _DEGREES.sub("", s).strip()
     s, n_percent = _PERCENT.subn("", s)
-    s = s.strip()
+    s = _TRAILING_SPACING.sub("", s).strip()
     s = _CURRENCY.sub("", s).strip()
     for _ in range(2):
         s = _UNIT_TAIL.sub("", s).strip()
-    s = s.rstrip(" .;,").strip()
+    s = _TRAILING_SPACING.sub("", s.rstrip(" .;,")).strip()
     if s.startswith("{") and s.endswith("}") and s.count("{") == 1:
         s = s[1:-1].strip()
     s = remove_thousands_separators(s)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reward_cases import CATEGORIES, load_cases
+from tests.reward_cases import CATEGORIES, load_cases
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mathvision"
+from tests.paths import MATHVISION as SHARED
 
 #: Minimum rows per category (the test set's brief); expert_traces must hold every one of the 179 real traces.
 MINIMUMS = {category: 30 for category in CATEGORIES} | {"format": 60, "realistic": 80, "expert_traces": 179}
