@@ -8,6 +8,8 @@
 #   MODEL_PATH    the Qwen2.5-VL checkpoint (HF format dir; multi-node: on a filesystem every node can read)
 #   CKPT_DIR      checkpoint dir (trainer.default_local_dir); rerunning with the same dir resumes from the last
 #                 checkpoint (trainer.resume_mode=auto). Multi-node: a filesystem every node can write.
+#   RISE_RECIPES_DIR  optional: take the recipes from this dir instead of the installed ones (`python -m
+#                 verl_rise.recipes`), e.g. a checkout's recipes/ or your own profiles beside a copy of rise_grpo.yaml
 
 PYTHON="${PYTHON:-python3}"
 
@@ -24,10 +26,16 @@ rise_require_env() {
     fi
 }
 
-# rise_recipes_dir: print the installed recipes directory (the --config-path for main_ppo).
+# rise_recipes_dir: print the recipes directory (the --config-path for main_ppo): RISE_RECIPES_DIR or the
+# installed one.
 # Run from / so that a verl_rise/ source dir in the current directory (a checkout's root) cannot shadow the
 # installed package, whose verl_rise.recipes is mapped from the checkout's recipes/ by pyproject.
 rise_recipes_dir() {
+    if [[ -n "${RISE_RECIPES_DIR:-}" ]]; then
+        # Absolute, since Hydra resolves a relative --config-path against verl's main_ppo module, not the cwd.
+        (cd "${RISE_RECIPES_DIR}" 2>/dev/null && pwd) || rise_die "RISE_RECIPES_DIR=${RISE_RECIPES_DIR} is not a directory"
+        return
+    fi
     (cd / && "${PYTHON}" -m verl_rise.recipes) ||
         rise_die "'${PYTHON} -m verl_rise.recipes' failed: install verl-rise into that environment (pip install -e .) or set PYTHON"
 }
