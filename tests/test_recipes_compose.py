@@ -295,7 +295,7 @@ def test_search_path_only_in_profiles(name):
     if name in base_recipes(RECIPES_DIR):
         assert searchpath is None, f"{name}.yaml is included by other recipes, so it must not set hydra.searchpath"
     else:
-        assert searchpath is not None and VERL_SEARCHPATH in searchpath, f"{name}.yaml must put verl on its search path"
+        assert searchpath is not None and VERL_SEARCHPATH in searchpath, f"{name}.yaml must declare {VERL_SEARCHPATH}"
 
 
 @pytest.mark.parametrize("name", ALL_RECIPES)
