@@ -33,11 +33,12 @@ rise_require_env() {
 rise_recipes_dir() {
     if [[ -n "${RISE_RECIPES_DIR:-}" ]]; then
         # Absolute, since Hydra resolves a relative --config-path against verl's main_ppo module, not the cwd.
-        (cd "${RISE_RECIPES_DIR}" 2>/dev/null && pwd) || rise_die "RISE_RECIPES_DIR=${RISE_RECIPES_DIR} is not a directory"
+        (cd "${RISE_RECIPES_DIR}" 2>/dev/null && pwd) ||
+            rise_die "RISE_RECIPES_DIR=${RISE_RECIPES_DIR} is not a directory"
         return
     fi
     (cd / && "${PYTHON}" -m verl_rise.recipes) ||
-        rise_die "'${PYTHON} -m verl_rise.recipes' failed: install verl-rise into that environment (pip install -e .) or set PYTHON"
+        rise_die "'${PYTHON} -m verl_rise.recipes' failed: install verl-rise in that environment or set PYTHON"
 }
 
 # rise_main_ppo PROFILE [HYDRA_OVERRIDE...]: run verl's main_ppo on a recipe profile with the paths from the

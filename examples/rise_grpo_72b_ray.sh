@@ -59,10 +59,10 @@ ray.shutdown()
 EOF
 }
 
-# Recent Ray (2.60 measured) turns token authentication on in `ray start --head` when RAY_AUTH_MODE is unset and a token exists
-# (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token), but `ray start --address` and ray.init(address=...)
-# never do: apply the head's rule on every node and in the driver so that all sides agree. The token itself must
-# be the same everywhere (a shared home directory, or RAY_AUTH_TOKEN exported on every node).
+# Recent Ray (2.60 measured) turns token authentication on in `ray start --head` when RAY_AUTH_MODE is unset and
+# a token exists (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token), but `ray start --address` and
+# ray.init(address=...) never do: apply the head's rule on every node and in the driver so that all sides agree.
+# The token itself must be the same everywhere (a shared home directory, or RAY_AUTH_TOKEN exported on every node).
 match_head_auth_mode() {
     if [[ -z "${RAY_AUTH_MODE:-}" ]] &&
         [[ -n "${RAY_AUTH_TOKEN:-}" || -s "${RAY_AUTH_TOKEN_PATH:-${HOME}/.ray/auth_token}" ]]; then
