@@ -8,7 +8,8 @@ Works on converted parquet files (the :mod:`data_prep.schema` row contract). A t
   are >= 6 bits apart, a resized or re-encoded copy is 0-2);
 * ``same_question_similar_image``: its question is near-identical to a held-out question (difflib ratio >=
   ``question_similarity`` after lower-casing and dropping image markers) AND an image is within the looser
-  ``loose_image_distance`` (default 10 bits: crops and re-scans);
+  ``loose_image_distance`` (default 12 bits: a 1-2% crop or a re-scan; the same-wording MATH-Vision pairs
+  are 28 bits apart);
 * ``same_question_text_only``: text-only rows (no images on either side) with the same normalised question.
 
 Same wording with a different picture is *not* contamination: MATH-Vision repeats "Which number should be written in
@@ -120,7 +121,7 @@ class HeldOutIndex:
         image_bytes: list[bytes],
         *,
         image_distance: int = 4,
-        loose_image_distance: int = 10,
+        loose_image_distance: int = 12,
         min_question_similarity: float = 0.9,
     ) -> dict[str, Any] | None:
         """The first held-out row a training problem collides with, or None.
@@ -174,7 +175,7 @@ def check_contamination(
     report: str | Path,
     output: str | Path | None = None,
     image_distance: int = 4,
-    loose_image_distance: int = 10,
+    loose_image_distance: int = 12,
     min_question_similarity: float = 0.9,
     progress: bool = True,
 ) -> ContaminationStats:
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop", action="store_true", help="also write the training file without flagged rows")
     parser.add_argument("--output", type=Path, default=None, help="with --drop: cleaned parquet (default: <train stem>.clean.parquet)")
     parser.add_argument("--image-distance", type=int, default=4, help="phash bits for 'same image' (default 4)")
-    parser.add_argument("--loose-image-distance", type=int, default=10, help="phash bits for the question rule (default 10)")
+    parser.add_argument("--loose-image-distance", type=int, default=12, help="phash bits for the question rule (default 12)")
     parser.add_argument("--question-similarity", type=float, default=0.9, help="difflib ratio for 'same question' (default 0.9)")
     parser.add_argument("--fail-if-contaminated", action="store_true", help="exit 1 when any row is flagged")
     parser.add_argument("--no-progress", action="store_true")
