@@ -180,3 +180,36 @@ def test_loads_through_rlhf_dataset_with_matching_image_pad_tokens(converted, pr
         assert METIS_RISE_SYSTEM_PROMPT in text
         checked += 1
     assert checked >= 16
+
+
+def test_generated_and_text_only_rows_load_through_rlhf_dataset(processor, tmp_path):
+    """The generator's output (the main job's default input) and text-only rows work with the same processor."""
+    from omegaconf import OmegaConf
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+    from verl.utils.tokenizer import build_multimodal_processor_inputs
+
+    from data_prep import generator, text_only
+
+    gen = tmp_path / "gen.parquet"
+    assert generator.main(["--num", "8", "--seed", "11", "-o", str(gen), "--no-progress"]) == 0
+    src = tmp_path / "t.jsonl"
+    src.write_text(json.dumps({"problem": "What is 6 times 7?", "answer": "42"}) + "\n")
+    txt = tmp_path / "t.parquet"
+    assert text_only.main(["-i", str(src), "-o", str(txt), "--no-progress"]) == 0
+    # filter_overlong_prompts=True runs verl's own length filter, which renders every row with the processor.
+    config = OmegaConf.create({"cache_dir": str(tmp_path / "cache"), "max_prompt_length": 1024,
+                               "filter_overlong_prompts": True, "filter_overlong_prompts_workers": 1})
+    ds = RLHFDataset([str(gen), str(txt)], processor.tokenizer, config, processor=processor)
+    assert len(ds) == 9  # nothing was dropped as unreadable or too long
+    pad_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    for i in range(len(ds)):
+        messages = ds[i]["raw_prompt"]
+        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        images, videos, audios = RLHFDataset._process_multi_modal_info(messages, ds.image_patch_size, config)
+        inputs = build_multimodal_processor_inputs(processor, text=[text], images=images, videos=videos, audio=audios)
+        n_pad = int((inputs["input_ids"][0] == pad_id).sum())
+        if i < 8:
+            assert n_pad == int(inputs["image_grid_thw"].prod(-1).sum()) // processor.image_processor.merge_size**2
+            assert n_pad == 144  # a 336x336 canvas is 12x12 merged patches
+        else:
+            assert images is None and n_pad == 0 and "6 times 7" in text
