@@ -198,7 +198,10 @@ def test_generated_and_text_only_rows_load_through_rlhf_dataset(processor, tmp_p
     assert text_only.main(["-i", str(src), "-o", str(txt), "--no-progress"]) == 0
     # filter_overlong_prompts=True runs verl's own length filter, which renders every row with the processor.
     config = OmegaConf.create({"cache_dir": str(tmp_path / "cache"), "max_prompt_length": 1024,
-                               "filter_overlong_prompts": True, "filter_overlong_prompts_workers": 1})
+                               "filter_overlong_prompts": True,
+                               # None: filter in-process. A worker pool forks after torch and the tokenizer
+                               # have started threads, which can deadlock the children.
+                               "filter_overlong_prompts_workers": None})
     ds = RLHFDataset([str(gen), str(txt)], processor.tokenizer, config, processor=processor)
     assert len(ds) == 9  # nothing was dropped as unreadable or too long
     pad_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
