@@ -10,33 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
-class _AtomicFile:
-    """A temp file next to ``path`` that becomes ``path`` on :meth:`commit` and vanishes on :meth:`abort`."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        os.close(fd)
-        self.tmp = Path(tmp)
-        # mkstemp creates 0600; give the final file the permissions a plain open() would (0666 minus umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)
-
-    def commit(self) -> None:
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.tmp.unlink(missing_ok=True)
+from verl_rise.atomic import AtomicFile
 
 
 class ParquetRowWriter:
@@ -53,7 +33,7 @@ class ParquetRowWriter:
     def __init__(self, path: str | os.PathLike, schema: pa.Schema, row_group_size: int = 256) -> None:
         if row_group_size < 1:
             raise ValueError(f"row_group_size must be >= 1, got {row_group_size}")
-        self._file = _AtomicFile(path)
+        self._file = AtomicFile(path)
         self.schema = schema
         self.row_group_size = row_group_size
         self._writer = pq.ParquetWriter(self._file.tmp, schema)
@@ -106,7 +86,7 @@ class JsonlWriter:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self._file = _AtomicFile(path)
+        self._file = AtomicFile(path)
         self._fh: TextIO = open(self._file.tmp, "w", encoding="utf-8")
         self.count = 0
 
