@@ -1,90 +1,108 @@
-"""Shared fixtures. The CPU end-to-end GRPO run is session-scoped: Ray and the trainer start once (two runs: train
-+ checkpoint, then resume + validate) and every e2e assertion reads what those runs left behind."""
+"""Session-wide fixtures.
+
+The CPU end-to-end GRPO run (:func:`e2e_grpo`) is session-scoped: Ray and the trainer start once per run (two runs:
+train one step and checkpoint, then resume, train one more step and validate) and every e2e assertion in
+tests/test_e2e_grpo_cpu.py reads what those runs left behind.
+"""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from tests import e2e_support as e2e
+from tests.paths import MATHVISION, QWEN_PROCESSOR, REPO_ROOT, require
 
-# TEMPORARY until data_prep and reward_fns.rise land on main (see tests/_tmp_*.py).
-from tests import _tmp_mathvision_rows as tmp_rows
 
-TMP_REWARD = Path(__file__).resolve().parent / "_tmp_reward.py"
+@pytest.fixture(scope="session")
+def qwen_tokenizer():
+    """The real Qwen2.5-VL tokenizer (transformers builds it from vocab.json + merges.txt)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(require(QWEN_PROCESSOR)))
 
 
 @dataclass
 class E2EGRPO:
-    """What the two CPU trainer runs produced."""
+    """What the two CPU trainer runs of :func:`e2e_grpo` produced."""
 
     workdir: Path
     initial_policy: Path
     ckpt_dir: Path
     train_rows: list[dict]
     val_rows: list[dict]
-    first: e2e.TrainerRun  # 1 step from scratch, checkpoint saved
-    resumed: e2e.TrainerRun  # resumes from the checkpoint, 1 more step, validation on testmini rows
+    first: "object"  # tests.e2e_support.TrainerRun: 1 step from scratch, checkpoint saved
+    resumed: "object"  # TrainerRun: resumes from that checkpoint, 1 more step, validation on testmini rows
     rollout_dir_first: Path
     rollout_dir_resumed: Path
     prep_seconds: float
 
 
-def _require_shared() -> None:
-    if not e2e.PROCESSOR_DIR.is_dir() or not e2e.MATHVISION_DIR.is_dir():
-        pytest.fail(f"the e2e test needs ../shared beside the repo ({e2e.SHARED}): processor files and MATH-Vision")
+def _convert_mathvision(jsonl: Path, out: Path, split: str) -> list[dict]:
+    """Real MATH-Vision rows through the project's converter (python -m data_prep.mathvision)."""
+    import pandas as pd
+
+    subprocess.run(
+        [sys.executable, "-m", "data_prep.mathvision", "--input", str(jsonl), "--output", str(out),
+         "--split", split, "--no-progress"],
+        check=True, cwd=REPO_ROOT, capture_output=True,
+    )
+    return pd.read_parquet(out).to_dict("records")
 
 
 @pytest.fixture(scope="session")
-def e2e_grpo() -> E2EGRPO:
-    import time
+def e2e_grpo():
+    """Run verl's main_ppo twice with recipes/rise_grpo_cpu_tiny.yaml on this CPU (see tests/e2e_support.py)."""
+    import pandas as pd
 
+    from tests import e2e_support as e2e
     from verl_rise.tiny_model import build_tiny_model
 
-    _require_shared()
+    require(QWEN_PROCESSOR)
+    require(MATHVISION)
     start = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="vr-e2e-"))  # short path: Ray's unix sockets live below it
-    tiny = build_tiny_model(workdir / "tiny", processor_dir=str(e2e.PROCESSOR_DIR), seed=0)
+    try:
+        tiny = build_tiny_model(workdir / "tiny", processor_dir=str(QWEN_PROCESSOR), seed=0)
+        train_all = _convert_mathvision(MATHVISION / "train.jsonl", workdir / "train_all.parquet", "train")
+        val_all = _convert_mathvision(MATHVISION / "testmini.jsonl", workdir / "testmini_all.parquet", "testmini")
+        # Two multiple-choice training prompts (one GRPO batch of 2 x n=8 rollouts) and four validation prompts.
+        train_rows = e2e.choice_rows(train_all, 2)
+        val_rows = val_all[:4]
+        pd.DataFrame(train_rows).to_parquet(workdir / "train.parquet")
+        pd.DataFrame(val_rows).to_parquet(workdir / "testmini.parquet")
+        policy = e2e.prime_policy(tiny, train_rows, workdir / "policy")
+        prep_seconds = time.monotonic() - start
 
-    # TEMPORARY: real MATH-Vision rows in the brief's row contract, until data_prep lands.
-    tmp_rows.write_rows(e2e.MATHVISION_DIR / "train.jsonl", workdir / "train_all.parquet", 12, "train")
-    tmp_rows.write_rows(e2e.MATHVISION_DIR / "testmini.jsonl", workdir / "testmini_all.parquet", 4, "testmini")
-    train_rows = e2e.choice_rows(pd.read_parquet(workdir / "train_all.parquet").to_dict("records"), 2)
-    val_rows = pd.read_parquet(workdir / "testmini_all.parquet").to_dict("records")
-    pd.DataFrame(train_rows).to_parquet(workdir / "train.parquet")
-    pd.DataFrame(val_rows).to_parquet(workdir / "testmini.parquet")
-
-    policy = e2e.prime_policy(tiny, train_rows, workdir / "policy")
-    prep_seconds = time.monotonic() - start
-
-    ckpt = workdir / "ckpt"
-    common = [
-        f"data.train_files={workdir / 'train.parquet'}",
-        f"data.val_files={workdir / 'testmini.parquet'}",
-        f"actor_rollout_ref.model.path={policy}",
-        f"trainer.default_local_dir={ckpt}",
-        f"reward.custom_reward_function.path={TMP_REWARD}",  # TEMPORARY: pkg://reward_fns.rise once on main
-    ]
-    rollout_first, rollout_resumed = workdir / "rollouts_first", workdir / "rollouts_resumed"
-    first = e2e.run_main_ppo(
-        "rise_grpo_cpu_tiny",
-        common + ["trainer.total_training_steps=1", f"trainer.rollout_data_dir={rollout_first}"],
-        workdir, "first",
-    )
-    if first.returncode != 0:
-        pytest.fail(f"first CPU GRPO run failed (rc={first.returncode}):\n{first.log_tail()}")
-    resumed = e2e.run_main_ppo(
-        "rise_grpo_cpu_tiny",
-        common + ["trainer.total_training_steps=2", f"trainer.rollout_data_dir={rollout_resumed}"],
-        workdir, "resumed",
-    )
-    if resumed.returncode != 0:
-        pytest.fail(f"resumed CPU GRPO run failed (rc={resumed.returncode}):\n{resumed.log_tail()}")
-    yield E2EGRPO(workdir, policy, ckpt, train_rows, val_rows, first, resumed, rollout_first, rollout_resumed,
-                  prep_seconds)
-    shutil.rmtree(workdir, ignore_errors=True)
+        ckpt = workdir / "ckpt"
+        common = [
+            f"data.train_files={workdir / 'train.parquet'}",
+            f"data.val_files={workdir / 'testmini.parquet'}",
+            f"actor_rollout_ref.model.path={policy}",
+            f"trainer.default_local_dir={ckpt}",
+        ]
+        rollout_first, rollout_resumed = workdir / "rollouts_first", workdir / "rollouts_resumed"
+        first = e2e.run_main_ppo(
+            "rise_grpo_cpu_tiny",
+            common + ["trainer.total_training_steps=1", f"trainer.rollout_data_dir={rollout_first}"],
+            workdir, "first",
+        )
+        if first.returncode != 0:
+            pytest.fail(f"first CPU GRPO run failed (rc={first.returncode}):\n{first.log_tail()}")
+        resumed = e2e.run_main_ppo(
+            "rise_grpo_cpu_tiny",
+            common + ["trainer.total_training_steps=2", f"trainer.rollout_data_dir={rollout_resumed}"],
+            workdir, "resumed",
+        )
+        if resumed.returncode != 0:
+            pytest.fail(f"resumed CPU GRPO run failed (rc={resumed.returncode}):\n{resumed.log_tail()}")
+        yield E2EGRPO(workdir, policy, ckpt, train_rows, val_rows, first, resumed, rollout_first, rollout_resumed,
+                      prep_seconds)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -23,11 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared").resolve()
-PROCESSOR_DIR = SHARED / "models" / "qwen2.5-vl-7b-instruct-processor"
-MATHVISION_DIR = SHARED / "data" / "mathvision"
-RECIPES_DIR = REPO / "recipes"
+from tests.paths import REPO_ROOT
+
+RECIPES_DIR = REPO_ROOT / "recipes"
 
 #: Image pixel range of the cpu_tiny recipe (data.mm_processor_kwargs).
 CPU_TINY_MM_KWARGS = {"min_pixels": 3136, "max_pixels": 100352}
@@ -170,7 +168,7 @@ def run_main_ppo(config_name: str, overrides: list[str], workdir: Path, tag: str
     trace_path = workdir / f"{tag}.trace.jsonl"
     log_path = workdir / f"{tag}.log"
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env["VERL_FILE_LOGGER_PATH"] = str(metrics_path)
     env["HYDRA_FULL_ERROR"] = "1"
     env.update(extra_env or {})
