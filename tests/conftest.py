@@ -7,6 +7,7 @@ tests/test_e2e_grpo_cpu.py reads what those runs left behind.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -105,4 +106,7 @@ def e2e_grpo():
         yield E2EGRPO(workdir, policy, ckpt, train_rows, val_rows, first, resumed, rollout_first, rollout_resumed,
                       prep_seconds)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("VERL_RISE_E2E_KEEP") == "1":
+            print(f"e2e work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -6,9 +6,10 @@ model for a few seconds (teacher forcing on the training prompts, images include
 format with a random option letter, the right one half of the time. Its rollouts then get rewards that differ
 within a group, so the e2e run exercises non-zero advantages and a real policy-gradient step.
 
-Speed trick, exact: all lm_head rows outside the few tokens of the answer template are set to zero, so their logits
-are exactly 0 for any hidden state and the full-vocabulary softmax is ``logsumexp(template logits, log N_rest)``:
-training costs the template's 20-odd rows instead of Qwen's 152k.
+Speed tricks: all lm_head rows outside the few tokens of the answer template are set to zero, so their logits are
+exactly 0 for any hidden state and the full-vocabulary softmax is exactly ``logsumexp(template logits, log N_rest)``:
+training costs the template's 20-odd rows instead of Qwen's 152k. Only the decoder layers and those rows are
+trained (embeddings and vision tower stay random), and each prompt's KV cache is shared by its answers.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def row_messages(row: dict) -> tuple[list[dict], list[Any]]:
     return messages, images
 
 
-def prime_policy(model_dir: Path, rows: list[dict], out_dir: Path, steps: int = 60, seed: int = 0,
+def prime_policy(model_dir: Path, rows: list[dict], out_dir: Path, steps: int = 100, seed: int = 0,
                  lr: float = 1e-2) -> Path:
     """Fit the tiny model to answer each multiple-choice row in the Metis-RISE format (see module docstring).
 
@@ -86,9 +87,14 @@ def prime_policy(model_dir: Path, rows: list[dict], out_dir: Path, steps: int = 
     lm = model.lm_head.weight
     rest = torch.ones(lm.shape[0], dtype=torch.bool)
     rest[sub] = False
-    with torch.no_grad():
-        lm[rest] = 0.0
     log_rest = torch.log(torch.tensor(float(rest.sum())))
+    # Train only the decoder layers and the template's lm_head rows (a separate small parameter, written back at the
+    # end): the 152k-row embedding/lm_head and the vision tower stay as initialised, which keeps a step cheap.
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in model.model.language_model.layers.parameters():
+        p.requires_grad_(True)
+    head = torch.nn.Parameter(lm[sub].detach().clone())
 
     batches = []
     for row in rows:
@@ -99,30 +105,33 @@ def prime_policy(model_dir: Path, rows: list[dict], out_dir: Path, steps: int = 
         text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         x = processor(text=[text], images=images, return_tensors="pt", **CPU_TINY_MM_KWARGS)
         choices = [answer] * 4 + [c for c in letters if c != answer]  # right half of the time
-        n, r_len, p_len = len(choices), len(responses[answer]), x["input_ids"].shape[1]
         batches.append(dict(
-            input_ids=torch.cat([x["input_ids"].repeat(n, 1), torch.tensor([responses[c] for c in choices])], 1),
-            mm_token_type_ids=torch.cat(
-                [x["mm_token_type_ids"].repeat(n, 1), torch.zeros(n, r_len, dtype=torch.long)], 1),
-            pixel_values=x["pixel_values"].repeat(n, 1),
-            image_grid_thw=x["image_grid_thw"].repeat(n, 1),
+            prompt={k: x[k] for k in ("input_ids", "mm_token_type_ids", "pixel_values", "image_grid_thw")},
+            responses=torch.tensor([responses[c] for c in choices]),
             targets=torch.tensor([[remap[t] for t in responses[c]] for c in choices]),
-            prompt_len=p_len,
         ))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam([head, *model.model.language_model.layers.parameters()], lr=lr)
     for _ in range(steps):
         loss = 0.0
         for b in batches:
-            hidden = model.model(
-                input_ids=b["input_ids"], pixel_values=b["pixel_values"], image_grid_thw=b["image_grid_thw"],
-                mm_token_type_ids=b["mm_token_type_ids"],
-            ).last_hidden_state[:, b["prompt_len"] - 1 : -1]
-            logits = hidden @ lm[sub].T
+            # The prompt (image included) runs once; its KV cache is shared by all answers of the row.
+            pre = model.model(**b["prompt"], use_cache=True)
+            n = b["responses"].shape[0]
+            cache = pre.past_key_values
+            cache.batch_repeat_interleave(n)
+            post = model.model(input_ids=b["responses"][:, :-1], past_key_values=cache, use_cache=True)
+            hidden = torch.cat([pre.last_hidden_state[:, -1:].expand(n, -1, -1), post.last_hidden_state], dim=1)
+            logits = hidden @ head.T
             full = torch.cat([logits, log_rest.expand(*logits.shape[:-1], 1)], dim=-1)
             loss = loss + torch.nn.functional.cross_entropy(full.reshape(-1, full.shape[-1]), b["targets"].reshape(-1))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    with torch.no_grad():
+        lm[rest] = 0.0
+        lm[sub] = head
+    for p in model.parameters():
+        p.requires_grad_(True)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     processor.save_pretrained(str(out_dir))
