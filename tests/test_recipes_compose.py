@@ -58,6 +58,12 @@ FREE_FORM_DICTS = {
     "ray_kwargs.ray_init": "keyword arguments of ray.init (trainer/main_ppo.py run_ppo)",
     "reward.custom_reward_function.reward_kwargs": "extra compute_score kwargs (trainer/ppo/reward.py)",
     "data.mm_processor_kwargs": "multimodal processor kwargs (utils/dataset/rl_dataset.py)",
+    "actor_rollout_ref.actor.fsdp_config.mixed_precision": (
+        "FSDPEngineConfig.mixed_precision (dict, absent from verl's YAML): param/reduce/buffer dtype read by "
+        "workers/engine/fsdp/transformer_impl.py:391-395"
+    ),
+    "actor_rollout_ref.ref.fsdp_config.mixed_precision": "as actor_rollout_ref.actor.fsdp_config.mixed_precision",
+    "actor_rollout_ref.rollout.engine_kwargs.hf": "verl-rise hf rollout engine options (verl_rise/hf_rollout/server.py)",
 }
 
 #: Placeholders for the paths a user must supply; the model path must be a real HF model dir (config + processor)
