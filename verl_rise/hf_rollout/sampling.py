@@ -67,7 +67,8 @@ class SamplingParams:
             temperature=float(sp.get("temperature", 1.0)),
             top_k=int(sp.get("top_k", -1) if sp.get("top_k") is not None else -1),
             top_p=float(sp.get("top_p", 1.0) if sp.get("top_p") is not None else 1.0),
-            repetition_penalty=float(sp.get("repetition_penalty") or default_repetition_penalty),
+            repetition_penalty=float(sp["repetition_penalty"] if sp.get("repetition_penalty") is not None
+                                     else default_repetition_penalty),
             max_tokens=int(max_tokens if max_tokens is not None else default_max_tokens),
             logprobs=bool(sp.get("logprobs", True)),
         )

@@ -41,8 +41,7 @@ logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 class _Request:
     prompt_ids: list[int]
     params: SamplingParams
-    image_data: Optional[list[Any]]
-    mm_processor_kwargs: Optional[dict[str, Any]]
+    mm_inputs: Optional[dict[str, torch.Tensor]]  # pixel_values / image_grid_thw, None for text-only prompts
     request_id: str
     future: asyncio.Future = field(repr=False)
 
@@ -100,6 +99,7 @@ class HFRolloutServer:
         self._tensors_this_sync = 0
         self.generate_calls = 0
         self.batched_requests = 0
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._queue: Optional[asyncio.Queue] = None
         self._worker: Optional[asyncio.Task] = None
         self._model_lock: Optional[asyncio.Lock] = None
@@ -164,13 +164,19 @@ class HFRolloutServer:
         }
 
     def _ensure_loop_state(self) -> None:
-        if self._queue is None:
+        # Queue, lock and batch worker belong to the event loop that runs the actor's async methods (Ray keeps one
+        # for the actor's life). Rebuilt if the loop changes, e.g. when the class is driven by asyncio.run in tests.
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop:
+            self._loop = loop
             self._queue = asyncio.Queue()
             self._model_lock = asyncio.Lock()
             self._resume_event = asyncio.Event()
-            self._resume_event.set()
+            if not self._paused:
+                self._resume_event.set()
+            self._worker = None
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._batch_worker())
+            self._worker = loop.create_task(self._batch_worker())
 
     # ------------------------------------------------------------------ generation
 
@@ -232,11 +238,9 @@ class HFRolloutServer:
             default_repetition_penalty=self.config.repetition_penalty,
         )
         params = SamplingParams(**{**params.__dict__, "max_tokens": max(1, min(params.max_tokens, room))})
+        mm_inputs = self._multimodal_inputs(prompt_ids, image_data, mm_processor_kwargs, request_id)
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(
-            _Request(prompt_ids, params, list(image_data) if image_data else None, mm_processor_kwargs,
-                     request_id, future)
-        )
+        self._queue.put_nowait(_Request(prompt_ids, params, mm_inputs, request_id, future))
         token_ids, log_probs, stop_reason = await future
         return TokenOutput(
             token_ids=token_ids,
@@ -275,20 +279,32 @@ class HFRolloutServer:
                 if not req.future.done():
                     req.future.set_result(result)
 
-    def _multimodal_inputs(self, req: _Request) -> dict[str, torch.Tensor]:
-        """pixel_values / image_grid_thw for one request, built as agent_loop.py:868-918 builds them."""
+    def _multimodal_inputs(self, prompt_ids: list[int], image_data: Optional[list[Any]],
+                           mm_processor_kwargs: Optional[dict[str, Any]], request_id: str):
+        """pixel_values / image_grid_thw for one request, built as agent_loop.py:868-918 builds them.
+
+        Returns None for a text-only request. Raises ValueError when the images do not match the prompt's
+        ``<|image_pad|>`` count (including placeholders without images).
+        """
         from verl.utils.tokenizer import build_multimodal_processor_inputs
 
+        found = sum(1 for t in prompt_ids if t == self.image_token_id) if self.image_token_id is not None else 0
+        if not image_data:
+            if found:
+                raise ValueError(f"request {request_id}: the prompt has {found} image tokens but no image_data")
+            return None
+        if self.processor is None:
+            raise ValueError(f"request {request_id}: image_data given, but {self.model_config.path} has no processor")
         collapse = {t for t in (self.image_token_id, self.video_token_id) if t is not None}
         collapsed, prev = [], None
-        for t in req.prompt_ids:
+        for t in prompt_ids:
             if t in collapse and t == prev:
                 continue
             collapsed.append(t)
             prev = t
         text = self.tokenizer.decode(collapsed, skip_special_tokens=True)
         inputs = build_multimodal_processor_inputs(
-            self.processor, text=[text], images=req.image_data, mm_processor_kwargs=req.mm_processor_kwargs
+            self.processor, text=[text], images=list(image_data), mm_processor_kwargs=mm_processor_kwargs
         )
         for key in ("input_ids", "attention_mask", "mm_token_type_ids"):
             inputs.pop(key, None)
@@ -296,11 +312,9 @@ class HFRolloutServer:
         grid = inputs.get("image_grid_thw")
         merge = getattr(self.processor.image_processor, "merge_size", 2)
         expected = int((grid.prod(-1) // (merge * merge)).sum()) if grid is not None else 0
-        found = sum(1 for t in req.prompt_ids if t == self.image_token_id)
         if expected != found:
             raise ValueError(
-                f"request {req.request_id}: {len(req.image_data)} image(s) need {expected} image tokens, "
-                f"the prompt has {found}"
+                f"request {request_id}: {len(image_data)} image(s) need {expected} image tokens, the prompt has {found}"
             )
         return {k: inputs[k] for k in ("pixel_values", "image_grid_thw") if k in inputs}
 
@@ -313,7 +327,7 @@ class HFRolloutServer:
             input_ids[i, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids, dtype=torch.long)
             attention_mask[i, width - len(r.prompt_ids):] = 1
         inputs: dict[str, torch.Tensor] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        mm = [self._multimodal_inputs(r) for r in batch if r.image_data]
+        mm = [r.mm_inputs for r in batch if r.mm_inputs is not None]
         if mm:
             inputs["pixel_values"] = torch.cat([m["pixel_values"] for m in mm], dim=0).to(self.model.dtype)
             inputs["image_grid_thw"] = torch.cat([m["image_grid_thw"] for m in mm], dim=0)
@@ -379,7 +393,7 @@ class HFRolloutServer:
         self._trace(
             event="generate",
             requests=len(batch),
-            with_images=sum(1 for r in batch if r.image_data),
+            with_images=sum(1 for r in batch if r.mm_inputs is not None),
             image_tokens=int((inputs["input_ids"] == self.image_token_id).sum()) if self.image_token_id is not None else 0,
             pixel_rows=int(inputs["pixel_values"].shape[0]) if "pixel_values" in inputs else 0,
             new_tokens=sum(len(r[0]) for r in results),
