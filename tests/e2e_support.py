@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from tests.paths import REPO_ROOT
 
@@ -167,11 +167,33 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """Kill the trainer and every process it started (Ray's GCS, raylet and workers are its descendants)."""
+    import psutil
+
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    proc.kill()
+    for child in family:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait()
+
+
 def run_main_ppo(config_name: str, overrides: list[str], workdir: Path, tag: str, timeout: float = 900,
-                 extra_env: Optional[dict] = None) -> TrainerRun:
+                 extra_env: Optional[dict] = None, on_poll: Optional[Callable[[int], None]] = None,
+                 poll_seconds: float = 0.5) -> TrainerRun:
     """Run verl's trainer with a recipe from recipes/ and collect its file-logger metrics and hf rollout trace.
 
     The verl file logger writes to ``workdir/<tag>.metrics.jsonl`` and the hf rollout to ``workdir/<tag>.trace.jsonl``.
+    ``on_poll(pid)`` is called every ``poll_seconds`` while the trainer runs (benchmarks sample memory with it).
+
+    Raises:
+        subprocess.TimeoutExpired: the trainer ran longer than ``timeout`` seconds (it is killed first).
     """
     metrics_path = workdir / f"{tag}.metrics.jsonl"
     trace_path = workdir / f"{tag}.trace.jsonl"
@@ -192,7 +214,17 @@ def run_main_ppo(config_name: str, overrides: list[str], workdir: Path, tag: str
     with open(log_path, "w") as log:
         log.write(" ".join(cmd) + "\n")
         log.flush()
-        proc = subprocess.run(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while proc.poll() is None:
+                if time.monotonic() - start > timeout:
+                    raise subprocess.TimeoutExpired(cmd, timeout)
+                if on_poll is not None:
+                    on_poll(proc.pid)
+                time.sleep(poll_seconds)
+        finally:
+            if proc.poll() is None:
+                _kill_tree(proc)
     return TrainerRun(proc.returncode, time.monotonic() - start, log_path, read_jsonl(metrics_path),
                       read_jsonl(trace_path))
 
