@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,62 +34,51 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(path: Path, write: Callable[[Path], None]) -> Path:
+@contextmanager
+def atomic_path(path: str | os.PathLike, *, create_only: bool = False) -> Iterator[Path]:
+    """Context manager yielding a temporary path that becomes ``path`` when the block exits cleanly.
+
+    Write the whole content to the yielded path inside the block (streaming writers included). On a clean exit
+    the temp file is fsynced and moved onto ``path`` (``os.replace``; with ``create_only``, ``os.link`` so an
+    existing ``path`` is never replaced); on an exception it is deleted and ``path`` is untouched.
+
+    Raises:
+        FileExistsError: ``create_only`` and ``path`` exists (nothing changed).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        write(tmp)
+        yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-    except BaseException:
+        if create_only:
+            os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
-    return tmp
+    _fsync_dir(path.parent)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Write ``path`` atomically, replacing any existing file.
-
-    Args:
-        path: final file name.
-        write: called with a temporary path in the same directory; must write the whole content there.
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], *, create_only: bool = False) -> Path:
+    """Write ``path`` atomically: ``write(tmp)`` must write the whole content to ``tmp``.
 
     Returns:
         ``path`` as a :class:`Path`.
 
     Raises:
-        Whatever ``write`` or the filesystem raises; then ``path`` is untouched and the temp file removed.
+        Whatever ``write`` or the filesystem raises (then ``path`` is untouched and the temp file removed);
+        FileExistsError when ``create_only`` and ``path`` exists.
     """
-    path = Path(path)
-    tmp = _write_temp(path, write)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_create(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Like :func:`atomic_write` but never replaces an existing file (publish with ``os.link``).
-
-    Raises:
-        FileExistsError: ``path`` already exists (nothing was changed).
-    """
-    path = Path(path)
-    tmp = _write_temp(path, write)
-    try:
-        os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-    return path
+    with atomic_path(path, create_only=create_only) as tmp:
+        write(tmp)
+    return Path(path)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -99,8 +89,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def atomic_write_parquet(path: str | os.PathLike, table: pa.Table, *, create_only: bool = False) -> Path:
     """Write an Arrow table as parquet, atomically (``create_only``: fail rather than replace)."""
-    writer = atomic_create if create_only else atomic_write
-    return writer(path, lambda tmp: pq.write_table(table, tmp))
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp), create_only=create_only)
 
 
 def remove_stale_temps(directory: str | os.PathLike) -> int:

@@ -89,12 +89,13 @@ class PassRateRecorder:
     Args:
         config: settings; ``config.dir`` is created when missing.
         producer: this writer's id (unique among processes writing the same directory at the same time).
+        create: create ``config.dir`` when missing (False for read-only use).
     """
 
-    def __init__(self, config: PassRateConfig, producer: str = "driver") -> None:
+    def __init__(self, config: PassRateConfig, producer: str = "driver", *, create: bool = True) -> None:
         self.config = config
         self.producer = producer
-        self.store = RecordStore(config.dir)
+        self.store = RecordStore(config.dir, create=create)
         self.tracker = PassRateTracker(config.window_steps)
         self.ingested: set[str] = set()
         self._prev_codes = np.empty(0, np.int8)
@@ -212,7 +213,7 @@ class PassRateRecorder:
         """
         if not Path(config.dir).is_dir():
             raise FileNotFoundError(f"pass-rate tracker directory not found: {config.dir}")
-        rec = cls(config)
+        rec = cls(config, create=False)
         rec._load(upto_step)
         return rec
 

@@ -45,14 +45,16 @@ class RecordError(ValueError):
     """A record that cannot be counted. The message names the source, the record index and the field."""
 
 
-def _to_string_array(values: Any, source: str) -> pa.StringArray:
+def _to_string_array(
+    values: Any, source: str, field: str = "prompt_id", labels: Sequence[str] | None = None
+) -> pa.StringArray:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if isinstance(values, pa.Array):
         if pa.types.is_large_string(values.type) or pa.types.is_string_view(values.type):
             values = values.cast(pa.string())
         if not pa.types.is_string(values.type):
-            raise RecordError(f"{source}: field 'prompt_id' must be strings, got Arrow type {values.type}")
+            raise RecordError(f"{source}: field {field!r} must be strings, got Arrow type {values.type}")
         return values
     arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
     if arr.dtype.kind in "US":
@@ -62,8 +64,9 @@ def _to_string_array(values: Any, source: str) -> pa.StringArray:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         for i, v in enumerate(arr):
             if not isinstance(v, str) and v is not None:
+                where = labels[i] if labels is not None else f"record {i}"
                 raise RecordError(
-                    f"{source}: record {i}: field 'prompt_id' must be a string, got {type(v).__name__} {v!r}"
+                    f"{source}: {where}: field {field!r} must be a string, got {type(v).__name__} {v!r}"
                 ) from None
         raise
 
@@ -107,12 +110,14 @@ class RecordBatch:
         response: Sequence[str | None] | np.ndarray | pa.Array | None = None,
         *,
         source: str,
+        labels: Sequence[str] | None = None,
     ) -> "RecordBatch":
         """Validate column arrays and build a batch.
 
         Args:
             prompt_id, step, acc, score, response: equal-length array-likes (lists, numpy arrays, Arrow arrays).
             source: name of the producer or file, quoted in every error.
+            labels: optional name of each record for errors (e.g. ``"line 12"``); default ``"record <i>"``.
 
         Raises:
             RecordError: lengths differ; a prompt_id is missing, empty or not a string; a step is not an
@@ -120,16 +125,14 @@ class RecordBatch:
                 names ``source``, the first bad record's index, the field and the value, and how many records
                 of the batch have the same problem.
         """
-        pid = _to_string_array(prompt_id, source)
+        pid = _to_string_array(prompt_id, source, "prompt_id", labels)
         n = len(pid)
         step_np = _to_numpy(step)
         acc_np = _to_numpy(acc)
         score_np = _to_numpy(score)
         resp = None
         if response is not None:
-            resp = _to_string_array(response, source) if not isinstance(response, pa.Array) else response
-            if not pa.types.is_string(resp.type):
-                resp = resp.cast(pa.string())
+            resp = _to_string_array(response, source, "response", labels)
         lengths = {"prompt_id": n, "step": len(step_np), "acc": len(acc_np), "score": len(score_np)}
         if resp is not None:
             lengths["response"] = len(resp)
@@ -144,8 +147,9 @@ class RecordBatch:
             shown = shown.as_py() if isinstance(shown, pa.Scalar) else shown
             shown = shown.item() if isinstance(shown, np.generic) else shown
             pid_i = pid[i].as_py()
+            where = labels[i] if labels is not None else f"record {i}"
             raise RecordError(
-                f"{source}: record {i}: field {field!r} {what} (value {shown!r}, prompt_id {pid_i!r}); "
+                f"{source}: {where}: field {field!r} {what} (value {shown!r}, prompt_id {pid_i!r}); "
                 f"{len(idx)} of {n} records in this batch have this problem"
             )
 

@@ -7,7 +7,7 @@ Layout::
 
 Exactly-once rules:
 
-* A shard is published with a no-clobber atomic create (:func:`atomic_create`) under a name unique to its
+* A shard is published with a no-clobber atomic create (``atomic_path(create_only=True)``) under a name unique to its
   producer and step, and never rewritten; so several producers (processes, reward workers, dump importers) can
   write side by side without locks, and a crash leaves either the whole shard or nothing.
 * Every shard has a key (its path relative to ``records/``). A snapshot stores the set of keys already counted
@@ -59,15 +59,17 @@ class RecordStore:
     """Read and write one tracker directory (see the module docstring).
 
     Args:
-        root: the tracker directory; created when missing.
+        root: the tracker directory.
+        create: create it when missing (False for readers: a missing directory then reads as empty).
     """
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, *, create: bool = True) -> None:
         self.root = Path(root)
         self.records_dir = self.root / "records"
         self.snapshots_dir = self.root / "snapshots"
-        self.records_dir.mkdir(parents=True, exist_ok=True)
-        self.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.records_dir.mkdir(parents=True, exist_ok=True)
+            self.snapshots_dir.mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ shards
     def append(self, batch: RecordBatch, *, producer: str) -> list[str]:
@@ -114,6 +116,8 @@ class RecordStore:
     def shard_keys(self, upto_step: int | None = None) -> list[tuple[int, str]]:
         """``(step, key)`` of every published shard with ``step <= upto_step`` (all when None), sorted."""
         out = []
+        if not self.records_dir.is_dir():
+            return out
         for step_dir in self.records_dir.iterdir():
             m = _STEP_DIR.match(step_dir.name)
             if not m or not step_dir.is_dir():
@@ -151,6 +155,8 @@ class RecordStore:
 
     # ------------------------------------------------------------------ snapshots
     def snapshot_steps(self) -> list[int]:
+        if not self.snapshots_dir.is_dir():
+            return []
         return sorted(int(m.group(1)) for p in self.snapshots_dir.iterdir() if (m := _SNAPSHOT.match(p.name)))
 
     def snapshot_path(self, step: int) -> Path:
