@@ -142,9 +142,17 @@ def torn_write(table, where, **kw):
     open(flag, "w").write("writing")
     time.sleep(120)
 
+real_write_batch = pq.ParquetWriter.write_batch
+
+def stalled_write_batch(self, batch, *args, **kw):
+    # Snapshots are streamed: write a first part, tell the parent, and wait to be killed mid-file.
+    real_write_batch(self, batch, *args, **kw)
+    open(flag, "w").write("writing")
+    time.sleep(120)
+
 if phase == "snapshot":
     rec.record(step_records(3)); rec.record(step_records(4))
-    pq.write_table = torn_write
+    pq.ParquetWriter.write_batch = stalled_write_batch
     rec.save(4)
 else:  # "shard": killed while publishing the records of step 3
     pq.write_table = torn_write

@@ -172,7 +172,12 @@ def test_prompt_index_maps_distinct_strings_to_distinct_ids_and_unknown_to_minus
 
 
 def test_hash_collision_is_an_error_not_a_merge(monkeypatch):
-    monkeypatch.setattr(prompt_index, "hash_strings", lambda arr: np.zeros(len(arr), np.uint64))
+    real = prompt_index.hash_strings
+
+    def colliding(arr, seeds=(0,)):  # the first hash collides for every string, the second does not
+        return [np.zeros(len(arr), np.uint64) if s == 0 else h for s, h in zip(seeds, real(arr, seeds))]
+
+    monkeypatch.setattr(prompt_index, "hash_strings", colliding)
     index = PromptIndex()
     with pytest.raises(PromptIdCollision):
         index.lookup(pa.array(["a", "b"]), add=True)

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from verl_rise.passrate.atomic import atomic_path, atomic_write_json
 from verl_rise.passrate.buckets import BUCKET_NAMES, HARD, INCONSISTENT, SOLVED, UNSEEN, BucketThresholds
-from verl_rise.passrate.prompt_index import PromptIndex
+from verl_rise.passrate.prompt_index import PromptIdCollision, hash_strings
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
 from verl_rise.passrate.store import RecordStore
 
@@ -67,7 +67,7 @@ def stats_window_steps(stats_dir: str | os.PathLike) -> int:
     store = RecordStore(stats_dir, create=False)
     steps = store.snapshot_steps()
     if steps:
-        return int(store.read_snapshot(steps[-1])[1]["window_steps"])
+        return int(store.snapshot_meta(steps[-1])["window_steps"])
     return 1
 
 
@@ -93,20 +93,23 @@ class _Stats:
         t = rec.tracker
         n = t.num_prompts
         self.codes = rec.classify()
-        self.basis_att, self.basis_cor = (a.astype(np.int64) for a in t.counts(rec.config.basis))
-        self.att, self.cor = (a.astype(np.int64) for a in t.counts("overall"))
-        self.watt, self.wcor = (a.astype(np.int64) for a in t.counts("window"))
+        # Views of the tracker's int32 arrays; widened per row batch, not copied whole.
+        self.basis_att, self.basis_cor = t.counts(rec.config.basis)
+        self.att, self.cor = t.counts("overall")
+        self.watt, self.wcor = t.counts("window")
         self.score_sum = t.score_sum[:n]
-        self.first = t.first_solved[:n].astype(np.int64)
-        self.last = t.last_seen[:n].astype(np.int64)
-        self.never_solved = self.first == np.iinfo(np.int32).max
+        self.first = t.first_solved[:n]
+        self.last = t.last_seen[:n]
+        self.never_solved = np.iinfo(np.int32).max
 
     def columns(self, dense: np.ndarray) -> tuple[list[pa.Array], np.ndarray]:
         seen = dense >= 0
         d = np.where(seen, dense, 0)
 
         def take(arr: np.ndarray, fill: int = 0) -> np.ndarray:
-            return np.where(seen, arr[d], fill) if len(arr) else np.full(len(dense), fill, arr.dtype)
+            if not len(arr):
+                return np.full(len(dense), fill, np.int64)
+            return np.where(seen, arr[d], fill).astype(np.int64 if arr.dtype.kind in "iu" else arr.dtype)
 
         codes = np.where(seen, self.codes[d], UNSEEN) if len(self.codes) else np.full(len(dense), UNSEEN)
         att, cor = take(self.basis_att), take(self.basis_cor)
@@ -115,8 +118,9 @@ class _Stats:
         def rate(c: np.ndarray, a: np.ndarray) -> pa.Array:
             return pa.array(c / np.maximum(a, 1), mask=a == 0)
 
-        score = take(self.score_sum.astype(np.float64))
-        never = take(self.never_solved.astype(np.int64), 1).astype(bool)
+        score = take(self.score_sum)
+        first = take(self.first, self.never_solved)
+        never = first == self.never_solved
         cols = [
             pa.array(np.asarray(BUCKET_NAMES, dtype=object)[codes], pa.string()),
             rate(cor, att),
@@ -129,7 +133,7 @@ class _Stats:
             pa.array(watt),
             pa.array(wcor),
             pa.array(score / np.maximum(oatt, 1), mask=oatt == 0),
-            pa.array(take(self.first), mask=never),
+            pa.array(first, mask=never),
             pa.array(take(self.last), mask=oatt == 0),
         ]
         return cols, codes
@@ -161,7 +165,7 @@ def _correct_responses(rec: PassRateRecorder, max_responses: int) -> tuple[dict[
         for d, text, score, step in zip(dense, texts, scores, steps):
             if d < 0 or codes[d] != INCONSISTENT or text is None:
                 continue
-            if rec.config.basis == "window" and (step - 1) // tracker.window_steps != tracker.win_id[d]:
+            if rec.config.basis == "window" and tracker.window_of(step) != tracker.window_of(tracker.last_seen[d]):
                 continue
             bucket = seen_text.setdefault(int(d), set())
             if text in bucket or (max_responses and len(bucket) >= max_responses):
@@ -232,30 +236,38 @@ def export(
     if "extra_info" not in schema.names:
         raise ExportError(f"{dataset}: no extra_info column; write the dataset with data_prep")
 
-    # Pass 1: prompt ids only. Check that every tracked prompt is in the dataset before writing anything.
-    in_dataset = np.zeros(rec.tracker.num_prompts, bool)
-    dataset_ids = PromptIndex()
-    rows_per_id: list[np.ndarray] = []
+    # Pass 1: prompt ids only. Check that every tracked prompt is in the dataset before writing anything, and
+    # keep per row the tracker's dense id (-1: no records) and the two id hashes (to count distinct prompts).
+    dense_parts, key_parts, check_parts = [], [], []
     row = 0
     for batch in tqdm(parquet.iter_batches(batch_size=row_batch_size * 8, columns=["extra_info"]),
                       desc="checking prompt ids", unit="batch", disable=not progress):
         pid = _prompt_ids(batch, dataset, prompt_id_key, row)
         dense_u, codes = rec.tracker.index.lookup(pid, add=False)
-        in_dataset[dense_u[dense_u >= 0]] = True
-        ids_u, ids_codes = dataset_ids.lookup(pid, add=True)
-        rows_per_id.append(np.bincount(ids_u[ids_codes], minlength=len(dataset_ids)))
+        dense_parts.append(dense_u[codes].astype(np.int32))
+        key, check = hash_strings(pid, seeds=(0, 1))
+        key_parts.append(key)
+        check_parts.append(check)
         row += batch.num_rows
     total_rows = row
+    row_dense = np.concatenate(dense_parts) if dense_parts else np.empty(0, np.int32)
+    row_key = np.concatenate(key_parts) if key_parts else np.empty(0, np.uint64)
+    row_check = np.concatenate(check_parts) if check_parts else np.empty(0, np.uint64)
+    del dense_parts, key_parts, check_parts
+    in_dataset = np.zeros(rec.tracker.num_prompts, bool)
+    in_dataset[row_dense[row_dense >= 0]] = True
     if not in_dataset.all():
         unknown = rec.tracker.index.strings().filter(pa.array(~in_dataset)).to_pylist()
         raise ExportError(
             f"{stats_dir}: {len(unknown)} prompt id(s) with records are not in {dataset} "
             f"(e.g. {unknown[:5]}): the stats were recorded on another dataset"
         )
-    counts_per_id = np.zeros(len(dataset_ids), np.int64)
-    for c in rows_per_id:
-        counts_per_id[: len(c)] += c
-    duplicate_rows = int((counts_per_id - 1)[counts_per_id > 1].sum())
+    _, first_row, row_prompt = np.unique(row_key, return_index=True, return_inverse=True)
+    if not np.array_equal(row_check, row_check[first_row][row_prompt.reshape(-1)]):
+        raise PromptIdCollision(f"{dataset}: two different prompt ids have the same 64-bit hash")
+    duplicate_rows = total_rows - len(first_row)
+    prompt_dense = row_dense[first_row].astype(np.int64)  # per distinct dataset prompt
+    del row_key, row_check, row_prompt
 
     responses, responses_available = _correct_responses(rec, max_responses)
 
@@ -276,9 +288,7 @@ def export(
         row = 0
         for batch in tqdm(parquet.iter_batches(batch_size=row_batch_size), desc="writing buckets", unit="batch",
                           disable=not progress):
-            pid = _prompt_ids(batch, dataset, prompt_id_key, row)
-            dense_u, codes_local = rec.tracker.index.lookup(pid, add=False)
-            dense = dense_u[codes_local]
+            dense = row_dense[row : row + batch.num_rows].astype(np.int64)
             cols, codes = stats.columns(dense)
             table = pa.Table.from_batches([batch])
             for (name, _), col in zip(STAT_COLUMNS, cols):
@@ -298,8 +308,6 @@ def export(
         raise RuntimeError(f"export lost rows: wrote {rows_written}, dataset has {total_rows}")
 
     # Per distinct dataset prompt: bucket counts and the histogram.
-    ids_dense_u, ids_codes = rec.tracker.index.lookup(dataset_ids.strings(), add=False)
-    prompt_dense = ids_dense_u[ids_codes]
     _, prompt_codes = stats.columns(prompt_dense)
     att, cor = stats.basis_att, stats.basis_cor
     seen = prompt_dense >= 0

@@ -22,7 +22,7 @@ import numpy as np
 from verl_rise.passrate.buckets import BUCKET_NAMES, BucketThresholds, bucket_metrics, classify
 from verl_rise.passrate.records import RecordBatch
 from verl_rise.passrate.store import RecordStore, shard_step
-from verl_rise.passrate.tracker import PassRateTracker
+from verl_rise.passrate.tracker import STATE_SCHEMA, PassRateTracker
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class PassRateRecorder:
             "total_records": self.tracker.total_records,
             "ingested": sorted(self.ingested),
         }
-        path = self.store.write_snapshot(step, self.tracker.state_table(), meta)
+        path = self.store.write_snapshot(step, self.tracker.iter_state_batches(), STATE_SCHEMA, meta)
         self.store.prune_snapshots(self.config.keep_snapshots)
         if self.config.histogram:
             self.write_histogram(self.store.root / "plots" / f"pass_rate_step_{step:010d}.png", f"step {step}")
@@ -162,21 +162,24 @@ class PassRateRecorder:
         tracker, ingested = PassRateTracker(self.config.window_steps), set()
         for snap_step in reversed(steps):
             try:
-                table, meta = self.store.read_snapshot(snap_step)
+                meta = self.store.snapshot_meta(snap_step)
+                if meta.get("window_steps") != self.config.window_steps:
+                    logger.warning(
+                        "pass-rate snapshot of step %d used window_steps=%s, config says %s: rebuilding from records",
+                        snap_step,
+                        meta.get("window_steps"),
+                        self.config.window_steps,
+                    )
+                    break
+                tracker = PassRateTracker.from_state_batches(
+                    self.store.iter_snapshot(snap_step),
+                    window_steps=self.config.window_steps,
+                    total_records=meta["total_records"],
+                    num_prompts=self.store.snapshot_rows(snap_step),
+                )
             except Exception as exc:  # noqa: BLE001 - an older snapshot plus the records rebuild the same state
                 logger.warning("pass-rate snapshot of step %d unreadable (%s); trying an older one", snap_step, exc)
                 continue
-            if meta.get("window_steps") != self.config.window_steps:
-                logger.warning(
-                    "pass-rate snapshot of step %d used window_steps=%s, config says %s: rebuilding from records",
-                    snap_step,
-                    meta.get("window_steps"),
-                    self.config.window_steps,
-                )
-                break
-            tracker = PassRateTracker.from_state_table(
-                table, window_steps=self.config.window_steps, total_records=meta["total_records"]
-            )
             ingested = set(meta["ingested"])
             break
         self.tracker, self.ingested = tracker, ingested

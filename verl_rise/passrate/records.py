@@ -155,8 +155,11 @@ class RecordBatch:
 
         if pid.null_count:
             fail("prompt_id", np.asarray(pid.is_null()), "is missing")
-        if n and pc.min(pc.binary_length(pid)).as_py() == 0:
-            fail("prompt_id", np.asarray(pc.equal(pc.binary_length(pid), 0)), "is empty")
+        if n:
+            offsets = np.frombuffer(pid.buffers()[1], np.int32, n + 1, pid.offset * 4)
+            empty = offsets[1:] == offsets[:-1]
+            if empty.any():
+                fail("prompt_id", empty, "is empty")
 
         if step_np.dtype.kind == "f":
             # Integral floats are accepted: JSON readers and pandas turn int columns with gaps into floats.
@@ -200,6 +203,14 @@ class RecordBatch:
             resp.combine_chunks() if resp is not None else None,
             source=source,
         )
+
+    def slice(self, start: int, stop: int) -> "RecordBatch":
+        """Records ``start:stop`` (views, no copy, no re-validation)."""
+        if start == 0 and stop >= len(self):
+            return self
+        resp = self.response.slice(start, stop - start) if self.response is not None else None
+        return RecordBatch(self.prompt_id.slice(start, stop - start), self.step[start:stop], self.acc[start:stop],
+                           self.score[start:stop], resp, self.source)
 
     def to_arrow(self) -> pa.Table:
         """The batch as an Arrow table (:data:`RECORD_SCHEMA`, plus ``response`` when present)."""

@@ -22,12 +22,13 @@ import os
 import re
 import socket
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from verl_rise.passrate.atomic import atomic_write_parquet, remove_stale_temps
+from verl_rise.passrate.atomic import atomic_path, atomic_write_parquet, remove_stale_temps
 from verl_rise.passrate.records import RecordBatch, RecordError
 
 SNAPSHOT_META_KEY = b"verl_rise.passrate"
@@ -162,27 +163,47 @@ class RecordStore:
     def snapshot_path(self, step: int) -> Path:
         return self.snapshots_dir / f"step_{step:010d}.parquet"
 
-    def write_snapshot(self, step: int, state: pa.Table, meta: dict) -> Path:
-        """Write the tracker state after ``step`` atomically (replacing an older snapshot of the same step)."""
-        full_meta = {"format": SNAPSHOT_FORMAT, "step": step, **meta}
-        table = state.replace_schema_metadata({SNAPSHOT_META_KEY: json.dumps(full_meta).encode()})
-        return atomic_write_parquet(self.snapshot_path(step), table)
+    def write_snapshot(self, step: int, batches: Iterable[pa.RecordBatch], schema: pa.Schema, meta: dict) -> Path:
+        """Write the tracker state after ``step`` atomically (replacing an older snapshot of the same step).
 
-    def read_snapshot(self, step: int) -> tuple[pa.Table, dict]:
-        """State table and metadata of the snapshot of ``step``.
+        Args:
+            step: the step the state is complete for.
+            batches: the state, streamed (:meth:`PassRateTracker.iter_state_batches`).
+            schema: their schema.
+            meta: JSON-serialisable metadata stored in the file's schema metadata.
+        """
+        full_meta = {"format": SNAPSHOT_FORMAT, "step": step, **meta}
+        schema = schema.with_metadata({SNAPSHOT_META_KEY: json.dumps(full_meta).encode()})
+        with atomic_path(self.snapshot_path(step)) as tmp:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
+        return self.snapshot_path(step)
+
+    def snapshot_meta(self, step: int) -> dict:
+        """Metadata of the snapshot of ``step`` (reads the footer only).
 
         Raises:
             ValueError: not a pass-rate snapshot, or a format this version cannot read.
         """
         path = self.snapshot_path(step)
-        table = pq.read_table(path)
-        raw = (table.schema.metadata or {}).get(SNAPSHOT_META_KEY)
+        raw = (pq.read_schema(path).metadata or {}).get(SNAPSHOT_META_KEY)
         if raw is None:
             raise ValueError(f"{path}: not a pass-rate snapshot (no {SNAPSHOT_META_KEY.decode()} metadata)")
         meta = json.loads(raw)
         if meta.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"{path}: snapshot format {meta.get('format')!r}, this version reads {SNAPSHOT_FORMAT}")
-        return table.replace_schema_metadata(None), meta
+        return meta
+
+    def snapshot_rows(self, step: int) -> int:
+        """Number of prompts in the snapshot of ``step`` (from the parquet footer)."""
+        return pq.ParquetFile(self.snapshot_path(step)).metadata.num_rows
+
+    def iter_snapshot(self, step: int, batch_size: int = 1 << 16) -> Iterator[pa.RecordBatch]:
+        """The state rows of the snapshot of ``step``, streamed in batches."""
+        # Row group by row group with a small read buffer: a resumed run never holds the whole file decoded.
+        reader = pq.ParquetFile(self.snapshot_path(step), memory_map=False, pre_buffer=False, buffer_size=1 << 20)
+        yield from reader.iter_batches(batch_size=batch_size)
 
     def prune_snapshots(self, keep: int) -> int:
         """Delete all but the newest ``keep`` snapshots (``keep >= 1``). Returns how many were deleted."""

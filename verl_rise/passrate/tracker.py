@@ -17,10 +17,12 @@ Definitions (per prompt, over every record ingested for it):
   count in the overall totals only. With ``window_steps=1`` this is the pass rate of the last step the prompt
   was drawn in (its latest GRPO group); with steps-per-epoch it is the pass rate over the last epoch.
 
-Memory: about 32 bytes per prompt for the statistics plus the :class:`PromptIndex` (about 52 bytes).
+Memory: about 32 bytes per prompt for the statistics plus the :class:`PromptIndex` (about 60 bytes).
 """
 
 from __future__ import annotations
+
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -28,21 +30,25 @@ import pyarrow as pa
 from verl_rise.passrate.prompt_index import PromptIndex
 from verl_rise.passrate.records import RecordBatch
 
+INGEST_SLICE = 1 << 16
 _NEVER = np.iinfo(np.int32).max  # first_step_solved sentinel while unsolved
-_NO_WINDOW = np.iinfo(np.int32).min
 
-#: Columns of :meth:`PassRateTracker.state_table` (the saved state) in order.
-STATE_COLUMNS = (
-    "prompt_id",
-    "attempts",
-    "correct",
-    "score_sum",
-    "first_step_solved",
-    "last_step_seen",
-    "window_id",
-    "window_attempts",
-    "window_correct",
+# (state column, tracker attribute) of the per-prompt arrays; with "prompt_id" they are the saved state.
+_STATE_ARRAYS = (
+    ("attempts", "attempts"),
+    ("correct", "correct"),
+    ("score_sum", "score_sum"),
+    ("first_step_solved", "first_solved"),
+    ("last_step_seen", "last_seen"),
+    ("window_attempts", "win_attempts"),
+    ("window_correct", "win_correct"),
 )
+#: Schema of the saved state (:meth:`PassRateTracker.iter_state_batches`).
+STATE_SCHEMA = pa.schema(
+    [("prompt_id", pa.string())]
+    + [(col, pa.float64() if col == "score_sum" else pa.int32()) for col, _ in _STATE_ARRAYS]
+)
+STATE_COLUMNS = tuple(STATE_SCHEMA.names)
 
 
 class PassRateTracker:
@@ -72,7 +78,6 @@ class PassRateTracker:
             "score_sum": (np.float64, 0.0),
             "first_solved": (np.int32, _NEVER),
             "last_seen": (np.int32, -1),
-            "win_id": (np.int32, _NO_WINDOW),
             "win_attempts": (np.int32, 0),
             "win_correct": (np.int32, 0),
         }
@@ -86,7 +91,8 @@ class PassRateTracker:
 
     def _ensure_capacity(self, n: int) -> None:
         if n > self._cap:
-            self._alloc(max(n, int(self._cap * 1.5)))
+            # 1.25x: little unused capacity at a million prompts, and only O(log n) regrowths.
+            self._alloc(max(n, int(self._cap * 1.25)))
 
     @property
     def num_prompts(self) -> int:
@@ -98,11 +104,17 @@ class PassRateTracker:
         """Add a validated batch of records (any order, any mix of steps and prompts).
 
         Cost: O(n) vectorised numpy for ``n`` records, plus O(P) when new prompts arrive (P = prompts known).
+        Large batches are counted in slices of :data:`INGEST_SLICE` records, which bounds the temporary arrays
+        (and the heap fragmentation they leave behind) whatever the caller's batch size.
 
         Raises:
             ValueError: a step is beyond the int32 range used for step columns.
             PromptIdCollision: see :class:`PromptIndex`.
         """
+        for start in range(0, len(batch), INGEST_SLICE):
+            self._ingest_slice(batch.slice(start, start + INGEST_SLICE))
+
+    def _ingest_slice(self, batch: RecordBatch) -> None:
         n = len(batch)
         if n == 0:
             return
@@ -118,9 +130,13 @@ class PassRateTracker:
         self.correct[dense_u] += correct_u.astype(np.int32)
         self.score_sum[dense_u] += np.bincount(codes, weights=batch.score, minlength=k)
 
+        # The latest window with records is the window of the last step seen (windows grow with steps), so
+        # the window id is derived from last_seen rather than stored.
+        old_last = self.last_seen[dense_u]
         last_u = np.full(k, -1, np.int32)
         np.maximum.at(last_u, codes, step)
-        self.last_seen[dense_u] = np.maximum(self.last_seen[dense_u], last_u)
+        new_last = np.maximum(old_last, last_u)
+        self.last_seen[dense_u] = new_last
 
         solved = batch.acc == 1.0
         if solved.any():
@@ -128,17 +144,12 @@ class PassRateTracker:
             np.minimum.at(first_u, codes[solved], step[solved])
             self.first_solved[dense_u] = np.minimum(self.first_solved[dense_u], first_u)
 
-        rec_win = np.floor_divide(batch.step - 1, self.window_steps).astype(np.int32)
-        win_u = np.full(k, _NO_WINDOW, np.int32)
-        np.maximum.at(win_u, codes, rec_win)
-        old = self.win_id[dense_u]
-        new = np.maximum(old, win_u)
-        moved_on = new > old
-        reset = dense_u[moved_on]
+        old_win = self.window_of(old_last)
+        new_win = self.window_of(new_last)
+        reset = dense_u[new_win > old_win]
         self.win_attempts[reset] = 0
         self.win_correct[reset] = 0
-        self.win_id[dense_u] = new
-        in_win = rec_win == new[codes]
+        in_win = self.window_of(step) == new_win[codes]
         self.win_attempts[dense_u] += np.bincount(codes[in_win], minlength=k).astype(np.int32)
         self.win_correct[dense_u] += np.bincount(codes[in_win], weights=batch.acc[in_win], minlength=k).astype(
             np.int32
@@ -146,6 +157,11 @@ class PassRateTracker:
         self.total_records += n
 
     # ----------------------------------------------------------------- views
+    def window_of(self, step: np.ndarray) -> np.ndarray:
+        """Window id of each step (int64): ``floor((step - 1) / window_steps)``; -1 (never seen) maps below all."""
+        step = np.asarray(step, np.int64)
+        return np.where(step >= 0, np.floor_divide(step - 1, self.window_steps), np.iinfo(np.int64).min)
+
     def counts(self, basis: str = "overall") -> tuple[np.ndarray, np.ndarray]:
         """``(attempts, correct)`` per prompt (int32 arrays of shape ``(num_prompts,)``, by dense id).
 
@@ -189,52 +205,66 @@ class PassRateTracker:
         )
 
     # ----------------------------------------------------------------- state
-    def state_table(self) -> pa.Table:
-        """Everything needed to rebuild this tracker exactly (:data:`STATE_COLUMNS`)."""
+    def iter_state_batches(self, rows: int = INGEST_SLICE) -> Iterator[pa.RecordBatch]:
+        """The state (:data:`STATE_SCHEMA`) in slices of ``rows`` prompts, copied slice by slice, so a
+        snapshot of a million prompts never holds a second full copy of the statistics."""
         n = self.num_prompts
-        return pa.table(
-            {
-                "prompt_id": self.index.strings(),
-                "attempts": self.attempts[:n].copy(),
-                "correct": self.correct[:n].copy(),
-                "score_sum": self.score_sum[:n].copy(),
-                "first_step_solved": self.first_solved[:n].copy(),
-                "last_step_seen": self.last_seen[:n].copy(),
-                "window_id": self.win_id[:n].copy(),
-                "window_attempts": self.win_attempts[:n].copy(),
-                "window_correct": self.win_correct[:n].copy(),
-            }
-        )
+        ids = self.index.strings_chunked()
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
+            arrays = [ids.slice(start, stop - start).combine_chunks()]
+            arrays += [pa.array(getattr(self, attr)[start:stop].copy()) for _, attr in _STATE_ARRAYS]
+            yield pa.RecordBatch.from_arrays(arrays, schema=STATE_SCHEMA)
+
+    def state_table(self) -> pa.Table:
+        """Everything needed to rebuild this tracker exactly (:data:`STATE_SCHEMA`), as one table."""
+        return pa.Table.from_batches(list(self.iter_state_batches()), schema=STATE_SCHEMA)
 
     @classmethod
-    def from_state_table(cls, table: pa.Table, *, window_steps: int, total_records: int) -> "PassRateTracker":
-        """Rebuild a tracker from :meth:`state_table` output.
+    def from_state_batches(
+        cls,
+        batches: Iterable[pa.RecordBatch],
+        *,
+        window_steps: int,
+        total_records: int,
+        num_prompts: int | None = None,
+    ) -> "PassRateTracker":
+        """Rebuild a tracker from :meth:`iter_state_batches` output (e.g. streamed from a snapshot file).
+
+        Args:
+            num_prompts: the number of rows, when known (a parquet footer says): the arrays are then sized once.
 
         Raises:
             ValueError: a column is missing, or the prompt ids are duplicated or null.
         """
-        missing = [c for c in STATE_COLUMNS if c not in table.column_names]
-        if missing:
-            raise ValueError(f"pass-rate state is missing column(s) {missing}")
         tracker = cls(window_steps)
-        strings = table.column("prompt_id").combine_chunks()
-        tracker.index = PromptIndex.from_strings(strings)
-        n = len(strings)
-        tracker._alloc(max(n, 1024))
-        for col, attr in (
-            ("attempts", "attempts"),
-            ("correct", "correct"),
-            ("score_sum", "score_sum"),
-            ("first_step_solved", "first_solved"),
-            ("last_step_seen", "last_seen"),
-            ("window_id", "win_id"),
-            ("window_attempts", "win_attempts"),
-            ("window_correct", "win_correct"),
-        ):
-            arr = getattr(tracker, attr)
-            arr[:n] = table.column(col).to_numpy().astype(arr.dtype)
+        if num_prompts and num_prompts > tracker._cap:
+            tracker._alloc(num_prompts)
+        def prompt_ids() -> Iterator[pa.StringArray]:
+            # Fills the statistics of each part while the index takes its ids (one pass over the stream).
+            start = 0
+            for batch in batches:
+                missing = [c for c in STATE_SCHEMA.names if c not in batch.schema.names]
+                if missing:
+                    raise ValueError(f"pass-rate state is missing column(s) {missing}")
+                stop = start + batch.num_rows
+                tracker._ensure_capacity(stop)
+                for col, attr in _STATE_ARRAYS:
+                    arr = getattr(tracker, attr)
+                    arr[start:stop] = batch.column(col).to_numpy().astype(arr.dtype, copy=False)
+                yield batch.column("prompt_id")
+                start = stop
+
+        tracker.index.extend_distinct(prompt_ids())
         tracker.total_records = int(total_records)
         return tracker
+
+    @classmethod
+    def from_state_table(cls, table: pa.Table, *, window_steps: int, total_records: int) -> "PassRateTracker":
+        """Rebuild a tracker from :meth:`state_table` output (see :meth:`from_state_batches`)."""
+        return cls.from_state_batches(
+            table.to_batches(), window_steps=window_steps, total_records=total_records, num_prompts=table.num_rows
+        )
 
     def equals(self, other: "PassRateTracker", rtol: float = 1e-9) -> bool:
         """True when both trackers hold the same statistics for the same prompt ids, in any id order.
