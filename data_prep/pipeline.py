@@ -1,0 +1,171 @@
+"""The conversion loop every converter shares: input rows -> checked rows in parquet, or reasons in the rejects file.
+
+A converter supplies an iterator of :class:`SourceRow` and a function that turns one record into a
+:class:`~data_prep.schema.Problem`; :func:`convert` does the rest (checks, prompt ids, duplicate detection, image
+decode/resize, streaming atomic writes, counts). Invariant on return: ``read == written + rejected``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from tqdm import tqdm
+
+from data_prep.errors import BAD_ROW, DUPLICATE_PROMPT, RowRejected
+from data_prep.images import prepare_image
+from data_prep.schema import ARROW_SCHEMA, Problem, build_row, finalize_problem
+from data_prep.writer import JsonlWriter, ParquetRowWriter
+from verl_rise.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One input row and where it came from.
+
+    Attributes:
+        file: the input file, as given on the command line.
+        row: 0-based row number in that file (JSONL: line number - 1).
+        record: the parsed record, or the exception raised while parsing it (rejected as ``bad_row``).
+    """
+
+    file: str
+    row: int
+    record: Any
+
+
+@dataclass
+class ConvertConfig:
+    """Options shared by all converters (the command-line flags of :mod:`data_prep.cli`).
+
+    Attributes:
+        output: destination parquet file.
+        rejects: destination rejects JSONL; None means ``<output stem>.rejects.jsonl`` beside the output.
+        split: value of ``extra_info.split``.
+        data_source: value of the ``data_source`` column.
+        system_prompt: system message; None or "" writes no system message.
+        min_pixels, max_pixels: image area range in pixels; images outside are resized into it.
+        allow_option_text: accept a choice answer given as the exact text of an option.
+        row_group_size: parquet rows per row group (bounds memory).
+        progress: show a tqdm bar.
+    """
+
+    output: Path
+    rejects: Path | None = None
+    split: str = "train"
+    data_source: str = "unknown"
+    system_prompt: str | None = METIS_RISE_SYSTEM_PROMPT
+    min_pixels: int = MIN_PIXELS
+    max_pixels: int = MAX_PIXELS
+    allow_option_text: bool = False
+    row_group_size: int = 256
+    progress: bool = True
+
+    def rejects_path(self) -> Path:
+        if self.rejects is not None:
+            return Path(self.rejects)
+        out = Path(self.output)
+        return out.with_name(out.stem + ".rejects.jsonl")
+
+
+@dataclass
+class ConversionStats:
+    """Counts of one run. ``read == written + rejected`` always holds after :func:`convert`."""
+
+    read: int = 0
+    written: int = 0
+    rejected: int = 0
+    resized_images: int = 0
+    by_reason: Counter = field(default_factory=Counter)
+
+    @property
+    def rejected_fraction(self) -> float:
+        return self.rejected / self.read if self.read else 0.0
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.by_reason.items())) or "none"
+        return (
+            f"read {self.read} = written {self.written} + rejected {self.rejected} "
+            f"({100 * self.rejected_fraction:.1f}%; reasons: {reasons}); resized images: {self.resized_images}"
+        )
+
+
+def convert(
+    rows: Iterable[SourceRow],
+    to_problem: Callable[[Any], Problem],
+    config: ConvertConfig,
+    *,
+    total: int | None = None,
+    desc: str = "convert",
+) -> ConversionStats:
+    """Convert ``rows`` into ``config.output`` and ``config.rejects_path()``.
+
+    Args:
+        rows: the input rows, streamed.
+        to_problem: record -> :class:`Problem`; raises :class:`RowRejected` for bad input (``KeyError``,
+            ``TypeError`` and ``ValueError`` from it are also recorded as ``bad_row``, never raised).
+        config: output paths and options.
+        total: number of rows if known (progress bar only).
+        desc: progress-bar label.
+
+    Returns:
+        :class:`ConversionStats`. Both files are in place when this returns; on an exception neither is touched.
+
+    A row whose prompt id was already written in this run is rejected as ``duplicate_prompt`` (the rejects record
+    names the first row). The set of seen ids is the only state that grows with the input (~100 bytes per row).
+    """
+    stats = ConversionStats()
+    seen: dict[str, tuple[str, int]] = {}
+    with ParquetRowWriter(config.output, ARROW_SCHEMA, config.row_group_size) as out, JsonlWriter(
+        config.rejects_path()
+    ) as rejects:
+        for src in tqdm(rows, total=total, desc=desc, unit="row", disable=not config.progress, mininterval=0.5):
+            stats.read += 1
+            try:
+                if isinstance(src.record, BaseException):
+                    raise RowRejected("row", BAD_ROW, f"{type(src.record).__name__}: {src.record}")
+                try:
+                    problem = finalize_problem(to_problem(src.record), allow_option_text=config.allow_option_text)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise RowRejected("row", BAD_ROW, f"{type(exc).__name__}: {exc}") from exc
+                if problem.prompt_id in seen:
+                    first_file, first_row = seen[problem.prompt_id]
+                    raise RowRejected(
+                        "prompt_id",
+                        DUPLICATE_PROMPT,
+                        f"{problem.prompt_id} already written from {first_file} row {first_row}",
+                    )
+                prepared = [
+                    prepare_image(im, min_pixels=config.min_pixels, max_pixels=config.max_pixels)
+                    for im in problem.images
+                ]
+            except RowRejected as rej:
+                stats.rejected += 1
+                stats.by_reason[rej.reason] += 1
+                rejects.write(
+                    {"file": src.file, "row": src.row, "field": rej.field, "reason": rej.reason, "detail": rej.detail}
+                )
+                continue
+            seen[problem.prompt_id] = (src.file, src.row)
+            stats.resized_images += sum(p.resized for p in prepared)
+            out.write(
+                build_row(
+                    problem,
+                    [p.as_row_value() for p in prepared],
+                    index=stats.written,
+                    split=config.split,
+                    data_source=config.data_source,
+                    system_prompt=config.system_prompt,
+                )
+            )
+            stats.written += 1
+    assert stats.read == stats.written + stats.rejected
+    return stats
+
+
+def resolve_root(path: str | os.PathLike, root: str | os.PathLike | None) -> Path:
+    """Directory that relative image paths in ``path`` resolve against: ``root`` if given, else ``path``'s dir."""
+    return Path(root) if root is not None else Path(path).resolve().parent

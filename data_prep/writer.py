@@ -1,0 +1,116 @@
+"""Streaming, atomic output: parquet row groups and the rejects JSONL.
+
+Both writers write to a temporary file in the destination directory and ``os.replace`` it onto the final name
+only when :meth:`close` is called without an error, so a crash or Ctrl-C never leaves a half-written file under the
+final name (the project's atomic-write rule). Memory is bounded by one row group: rows are buffered up to
+``row_group_size`` and then flushed with :class:`pyarrow.parquet.ParquetWriter`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, TextIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from verl_rise.atomic import AtomicFile
+
+
+class ParquetRowWriter:
+    """Write row dicts to a parquet file in row groups, atomically.
+
+    Args:
+        path: destination ``.parquet`` file (its directory is created).
+        schema: the Arrow schema every row follows (:data:`data_prep.schema.ARROW_SCHEMA`).
+        row_group_size: rows per row group; also the most rows held in memory.
+
+    Use as a context manager: a clean exit commits the file, an exception discards it.
+    """
+
+    def __init__(self, path: str | os.PathLike, schema: pa.Schema, row_group_size: int = 256) -> None:
+        if row_group_size < 1:
+            raise ValueError(f"row_group_size must be >= 1, got {row_group_size}")
+        self._file = AtomicFile(path)
+        self.schema = schema
+        self.row_group_size = row_group_size
+        self._writer = pq.ParquetWriter(self._file.tmp, schema)
+        self._buffer: list[dict[str, Any]] = []
+        self.rows_written = 0
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Buffer one row; flushes a row group when the buffer is full."""
+        self._buffer.append(row)
+        if len(self._buffer) >= self.row_group_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
+            self.rows_written += len(self._buffer)
+            self._buffer.clear()
+
+    def close(self) -> None:
+        """Flush, close and move the file into place."""
+        self.flush()
+        self._writer.close()
+        self._file.commit()
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        self._buffer.clear()
+        self._writer.close()
+        self._file.abort()
+
+    def __enter__(self) -> "ParquetRowWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class JsonlWriter:
+    """Write one JSON object per line, atomically (used for the rejects file and reports).
+
+    Args:
+        path: destination file (its directory is created).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self._file = AtomicFile(path)
+        self._fh: TextIO = open(self._file.tmp, "w", encoding="utf-8")
+        self.count = 0
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self._fh.close()
+        self._file.commit()
+
+    def abort(self) -> None:
+        self._fh.close()
+        self._file.abort()
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

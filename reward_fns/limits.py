@@ -1,0 +1,24 @@
+"""Input caps and default time limits shared by the reward functions.
+
+Every cap exists so that work per call is bounded before any parser runs: the rewards run inside verl's
+reward workers (Ray actors, thread pools), where one slow call stalls a whole training step.
+"""
+
+#: Responses longer than this (characters) score 0 with reason ``response_too_long``. 100k characters is
+#: about 25k tokens, beyond any max_response_length used for GRPO on 7B/72B VLMs.
+MAX_RESPONSE_CHARS = 100_000
+
+#: A final answer (the content of the last ``\boxed{}``) longer than this scores 0 (``answer_too_long``).
+MAX_ANSWER_CHARS = 1_000
+
+#: Ground truths longer than this are rejected as invalid input.
+MAX_GROUND_TRUTH_CHARS = 1_000
+
+#: Default hard wall-clock limit (seconds) for one symbolic verification in the verifier subprocess.
+DEFAULT_TIMEOUT_S = 5.0
+
+#: Longest wait (seconds) for a verifier subprocess to start (it imports sympy and math-verify once).
+STARTUP_TIMEOUT_S = 60.0
+
+#: Address-space limit (MiB) of each verifier subprocess, so a sympy blow-up cannot take the host down.
+VERIFIER_MEMORY_LIMIT_MB = 2048

@@ -1,0 +1,13 @@
+"""Session-wide fixtures."""
+
+import pytest
+
+from tests.paths import QWEN_PROCESSOR, require
+
+
+@pytest.fixture(scope="session")
+def qwen_tokenizer():
+    """The real Qwen2.5-VL tokenizer (transformers builds it from vocab.json + merges.txt)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(require(QWEN_PROCESSOR)))

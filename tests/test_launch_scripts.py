@@ -1,0 +1,104 @@
+"""The launch scripts in examples/ parse, fail clearly on missing paths, and hand the right arguments to main_ppo.
+
+No GPU or Ray cluster is needed: main_ppo is run with Hydra's ``--cfg job``, which composes and prints the config
+and exits before verl starts anything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+SCRIPTS = sorted([*EXAMPLES.glob("*.sh"), *EXAMPLES.glob("*.sbatch")])
+PATH_VARS = ("TRAIN_FILES", "VAL_FILES", "MODEL_PATH", "CKPT_DIR")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in PATH_VARS and not k.startswith(("SLURM_", "RISE_"))}
+    env["PYTHON"] = sys.executable
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env=_env(**env), capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+def test_the_scripts_exist():
+    names = {p.name for p in SCRIPTS}
+    assert {"rise_grpo_7b.sh", "rise_grpo_72b_ray.sh", "rise_grpo_72b.sbatch", "rise_common.sh"} <= names
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_script_parses(script):
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_scripts_are_shellcheck_clean():
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (Debian: apt-get install -y shellcheck)")
+    result = subprocess.run(["shellcheck", "-x", *map(str, SCRIPTS)], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("missing", PATH_VARS)
+def test_missing_path_variable_is_named(missing):
+    paths = {name: f"/somewhere/{name.lower()}" for name in PATH_VARS if name != missing}
+    result = _run(["bash", str(EXAMPLES / "rise_grpo_7b.sh")], **paths)
+    assert result.returncode == 2
+    assert f"{missing} is not set" in result.stderr
+
+
+def test_7b_script_passes_paths_and_overrides_to_main_ppo(tmp_path):
+    paths = {
+        "TRAIN_FILES": "/data/rl/train.parquet",
+        "VAL_FILES": "/data/rl/testmini.parquet",
+        "MODEL_PATH": "/models/Qwen2.5-VL-7B-Instruct",
+        "CKPT_DIR": str(tmp_path / "ckpt"),
+    }
+    result = _run(
+        ["bash", str(EXAMPLES / "rise_grpo_7b.sh"), "trainer.total_epochs=3", "--cfg", "job"],
+        RISE_RECIPES_DIR=str(REPO / "recipes"),
+        **paths,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    cfg = yaml.safe_load(result.stdout)
+    assert cfg["data"]["train_files"] == paths["TRAIN_FILES"]
+    assert cfg["data"]["val_files"] == paths["VAL_FILES"]
+    assert cfg["actor_rollout_ref"]["model"]["path"] == paths["MODEL_PATH"]
+    assert cfg["trainer"]["default_local_dir"] == paths["CKPT_DIR"]
+    # The command-line override wins over the recipe, and the 7B profile (not just the base) was composed.
+    assert cfg["trainer"]["total_epochs"] == 3
+    assert cfg["actor_rollout_ref"]["rollout"]["name"] == "vllm"
+    assert cfg["trainer"]["experiment_name"] == "rise_grpo_qwen2_5_vl_7b"
+
+
+def test_bad_recipes_dir_is_reported():
+    paths = {name: "x" for name in PATH_VARS}
+    result = _run(["bash", str(EXAMPLES / "rise_grpo_7b.sh")], RISE_RECIPES_DIR="/no/such/dir", **paths)
+    assert result.returncode == 2
+    assert "RISE_RECIPES_DIR=/no/such/dir is not a directory" in result.stderr
+
+
+def test_ray_script_usage_and_worker_address():
+    usage = _run(["bash", str(EXAMPLES / "rise_grpo_72b_ray.sh")])
+    assert usage.returncode == 2
+    assert "rise_grpo_72b_ray.sh head" in usage.stderr and "worker HEAD_IP:6379" in usage.stderr
+    worker = _run(["bash", str(EXAMPLES / "rise_grpo_72b_ray.sh"), "worker"])
+    assert worker.returncode == 2 and "worker needs the head's address" in worker.stderr
+
+
+def test_sbatch_outside_slurm_is_refused():
+    result = _run(["bash", str(EXAMPLES / "rise_grpo_72b.sbatch")])
+    assert result.returncode != 0
+    assert "submit with sbatch from the verl-rise checkout" in result.stderr

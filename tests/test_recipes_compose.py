@@ -1,0 +1,457 @@
+"""Every Hydra recipe in recipes/ composes against verl 0.9.1's config schema and keeps the Metis-RISE invariants.
+
+Hydra merges a recipe file into verl's ``ppo_trainer`` without complaint even when a key is misspelt (a config file
+may add keys; only the command line needs ``+``), so a typo such as ``clip_ratio_hgih`` would silently leave
+verl's default in force. These tests therefore:
+
+1. walk the YAML files themselves (each recipe plus the recipes its ``defaults`` list pulls in) and require every
+   key path they set to exist in verl's own composed ``ppo_trainer`` config, except the documented
+   ``ALLOWED_ADDED_KEYS`` / ``FREE_FORM_DICTS`` below;
+2. check each value set on a field of a verl dataclass section (a node with ``_target_``) against that field's type;
+3. for every runnable profile (a recipe no other recipe includes), run what verl runs before it needs a GPU:
+   ``validate_config`` (main_ppo.main), ``OmegaConf.resolve`` + the trainer constructor (TaskRunnerV1.run:
+   replay buffer / DAPO filter checks), and ``omega_conf_to_dataclass`` on the sections the workers turn into
+   dataclasses; with the placeholder paths filled in (the model path points at the real Qwen2.5-VL processor files
+   in ../shared, which HFModelConfig loads);
+4. assert the Metis-RISE stage-1 invariants and the sizing relations verl only checks at run time on GPUs.
+
+The recipe list is a glob, so a profile added later (e.g. rise_grpo_cpu_tiny.yaml) is covered automatically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import io
+import runpy
+import shutil
+import sys
+import typing
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_class
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES_DIR = REPO / "recipes"
+PROCESSOR_DIR = (REPO / ".." / "shared" / "models" / "qwen2.5-vl-7b-instruct-processor").resolve()
+VERL_SEARCHPATH = "pkg://verl.trainer.config"
+
+#: Keys absent from verl's ppo_trainer YAML that verl nevertheless reads. Each is a field of the dataclass named by
+#: its parent's ``_target_`` (test_allow_list_is_not_stale checks that, so the list cannot hide a typo).
+ALLOWED_ADDED_KEYS = {
+    "actor_rollout_ref.rollout.limit_images": (
+        "RolloutConfig.limit_images (workers/config/rollout.py), passed to vLLM as limit_mm_per_prompt by "
+        "workers/rollout/vllm_rollout/vllm_async_server.py launch_server; missing from verl's rollout.yaml"
+    ),
+}
+
+#: Dict-valued options whose own keys verl passes through unchecked: any key below these paths is accepted.
+FREE_FORM_DICTS = {
+    "actor_rollout_ref.model.override_config": "HF config overrides (HFModelConfig.override_config: dict)",
+    "actor_rollout_ref.rollout.engine_kwargs.vllm": "extra vLLM engine arguments (vllm_async_server.py)",
+    "ray_kwargs.ray_init": "keyword arguments of ray.init (trainer/main_ppo.py run_ppo)",
+    "reward.custom_reward_function.reward_kwargs": "extra compute_score kwargs (trainer/ppo/reward.py)",
+    "data.mm_processor_kwargs": "multimodal processor kwargs (utils/dataset/rl_dataset.py)",
+}
+
+#: Placeholders for the paths a user must supply; the model path must be a real HF model dir (config + processor)
+#: because HFModelConfig loads it during validation.
+PLACEHOLDERS = {
+    "data.train_files": "/placeholder/rl_train.parquet",
+    "data.val_files": "/placeholder/rl_val.parquet",
+    "actor_rollout_ref.model.path": str(PROCESSOR_DIR),
+}
+
+# Sections verl's workers turn into dataclasses with omega_conf_to_dataclass before any GPU work
+# (trainer/ppo/v1/trainer_base.py _init_tokenizer and _setup, workers/engine_workers.py init_model).
+DATACLASS_SECTIONS = [
+    "actor_rollout_ref.model",
+    "actor_rollout_ref.actor",
+    "actor_rollout_ref.rollout",
+    "actor_rollout_ref.rollout.checkpoint_engine",
+    "algorithm",
+]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading the recipe files
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _load_yaml(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def recipe_names(recipes_dir: Path) -> list[str]:
+    """Names (file stems) of every ``*.yaml`` recipe in ``recipes_dir``, sorted."""
+    return sorted(p.stem for p in recipes_dir.glob("*.yaml"))
+
+
+def included_recipes(recipes_dir: Path, name: str) -> list[str]:
+    """The recipes of ``recipes_dir`` named in ``name``'s ``defaults`` list (verl groups and ``_self_`` skipped)."""
+    defaults = _load_yaml(recipes_dir / f"{name}.yaml").get("defaults", []) or []
+    own = set(recipe_names(recipes_dir))
+    return [entry for entry in defaults if isinstance(entry, str) and entry in own]
+
+
+def defaults_chain(recipes_dir: Path, name: str) -> list[str]:
+    """``name`` followed by every recipe its ``defaults`` pull in, depth-first, each once."""
+    chain: list[str] = []
+    stack = [name]
+    while stack:
+        current = stack.pop()
+        if current in chain:
+            continue
+        chain.append(current)
+        stack.extend(reversed(included_recipes(recipes_dir, current)))
+    return chain
+
+
+def base_recipes(recipes_dir: Path) -> set[str]:
+    """Recipes that another recipe includes: building blocks, not run on their own."""
+    return {inc for name in recipe_names(recipes_dir) for inc in included_recipes(recipes_dir, name)}
+
+
+def profiles(recipes_dir: Path) -> list[str]:
+    """Runnable recipes: those no other recipe includes."""
+    bases = base_recipes(recipes_dir)
+    return [name for name in recipe_names(recipes_dir) if name not in bases]
+
+
+def leaf_paths(node: dict, prefix: str = "") -> list[str]:
+    """Dotted paths of every leaf of a parsed YAML mapping (an empty mapping counts as a leaf)."""
+    paths = []
+    for key, value in node.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            paths.extend(leaf_paths(value, path))
+        else:
+            paths.append(path)
+    return paths
+
+
+def set_key_paths(recipes_dir: Path, name: str) -> dict[str, str]:
+    """Every key path set by ``name`` and the recipes it includes -> the file that sets it.
+
+    ``defaults`` and ``hydra`` are Hydra directives, not verl config, and are left out.
+    """
+    paths: dict[str, str] = {}
+    for recipe in defaults_chain(recipes_dir, name):
+        data = {k: v for k, v in _load_yaml(recipes_dir / f"{recipe}.yaml").items() if k not in ("defaults", "hydra")}
+        for path in leaf_paths(data):
+            paths.setdefault(path, f"{recipe}.yaml")
+    return paths
+
+
+# --------------------------------------------------------------------------------------------------------------
+# verl's schema
+# --------------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def verl_reference() -> DictConfig:
+    """verl's own composed ``ppo_trainer`` config, the schema our keys must exist in."""
+    import verl.trainer.config
+
+    with initialize_config_dir(config_dir=str(Path(verl.trainer.config.__file__).parent), version_base=None):
+        return compose(config_name="ppo_trainer")
+
+
+def node_at(cfg: DictConfig, path: str):
+    """The node at dotted ``path`` (unresolved, MISSING allowed), or None when a key on the way is absent."""
+    node = cfg
+    for part in path.split("."):
+        if not isinstance(node, DictConfig) or part not in node.keys():
+            return None
+        node = node._get_node(part)
+    return node
+
+
+def is_allowed_new(path: str) -> bool:
+    return path in ALLOWED_ADDED_KEYS or any(path.startswith(prefix + ".") for prefix in FREE_FORM_DICTS)
+
+
+def unknown_keys(recipes_dir: Path, name: str) -> list[str]:
+    """'file: key.path' for every key set by ``name``'s files that verl's schema does not have."""
+    reference = verl_reference()
+    return sorted(
+        f"{source}: {path}"
+        for path, source in set_key_paths(recipes_dir, name).items()
+        if node_at(reference, path) is None and not is_allowed_new(path)
+    )
+
+
+def dataclass_field_type(path: str):
+    """(class, field type) when ``path`` is a direct field of a verl dataclass section, else None."""
+    parent_path, _, field_name = path.rpartition(".")
+    parent = node_at(verl_reference(), parent_path) if parent_path else None
+    if not isinstance(parent, DictConfig) or "_target_" not in parent.keys():
+        return None
+    cls = get_class(parent._target_)
+    hints = typing.get_type_hints(cls)
+    return (cls, hints[field_name]) if field_name in hints else None
+
+
+def type_errors(cfg: DictConfig, paths: typing.Iterable[str]) -> list[str]:
+    """Values in the composed ``cfg`` that do not fit the type of the verl dataclass field they set.
+
+    Uses OmegaConf's own structured-config validation on a one-field probe dataclass, because verl's
+    omega_conf_to_dataclass instantiates through Hydra, which passes values through unchecked.
+    """
+    errors = []
+    for path in paths:
+        found = dataclass_field_type(path)
+        if found is None:
+            continue
+        cls, field_type = found
+        field_name = path.rpartition(".")[2]
+        probe = dataclasses.make_dataclass("Probe", [(field_name, field_type, dataclasses.field(default=MISSING))])
+        value = OmegaConf.select(cfg, path)
+        if isinstance(value, DictConfig | ListConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+        try:
+            OmegaConf.merge(OmegaConf.structured(probe), {field_name: value})
+        except Exception as err:  # OmegaConf raises ValidationError and friends
+            errors.append(f"{path}={value!r} does not fit {cls.__name__}.{field_name}: {field_type} ({err})")
+    return errors
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Composing
+# --------------------------------------------------------------------------------------------------------------
+
+
+def compose_recipe(recipes_dir: Path, name: str, overrides: typing.Sequence[str] = ()) -> DictConfig:
+    """Compose ``name`` as ``main_ppo --config-path recipes_dir --config-name name overrides`` would.
+
+    A base recipe declares no search path (Hydra refuses one outside the primary config), so it gets verl's on
+    the command line, as the base recipe's header tells users to do.
+    """
+    extra = [f"hydra.searchpath=[{VERL_SEARCHPATH}]"] if name in base_recipes(recipes_dir) else []
+    with initialize_config_dir(config_dir=str(recipes_dir), version_base=None):
+        return compose(config_name=name, overrides=[*extra, *overrides])
+
+
+def compose_profile(recipes_dir: Path, name: str, overrides: typing.Sequence[str] = ()) -> DictConfig:
+    """A runnable profile with the user-supplied paths filled in."""
+    return compose_recipe(recipes_dir, name, [f"{k}={v}" for k, v in PLACEHOLDERS.items()] + list(overrides))
+
+
+def run_verl_startup_validation(cfg: DictConfig):
+    """Run the config checks main_ppo and the v1 trainer do before they touch a GPU; return the trainer object.
+
+    Mirrors verl/trainer/main_ppo.py main() (auto_set_device, validate_config), TaskRunnerV1.run (resolve, trainer
+    constructor) and the omega_conf_to_dataclass calls of the trainer and the actor/rollout workers.
+    Raises whatever verl raises.
+    """
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.trainer.ppo.v1 import get_trainer_cls
+    from verl.utils.config import omega_conf_to_dataclass, validate_config
+    from verl.utils.device import auto_set_device
+
+    cfg = cfg.copy()
+    auto_set_device(cfg)
+    validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    OmegaConf.resolve(cfg)
+    trainer = get_trainer_cls(cfg.trainer.v1.trainer_mode)(config=cfg)
+    sections = list(DATACLASS_SECTIONS)
+    if need_reference_policy(cfg):
+        sections.append("actor_rollout_ref.ref")
+    if need_critic(cfg):
+        sections.append("critic")
+    for section in sections:
+        omega_conf_to_dataclass(OmegaConf.select(cfg, section))
+    return trainer
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tests on the real recipes
+# --------------------------------------------------------------------------------------------------------------
+
+ALL_RECIPES = recipe_names(RECIPES_DIR)
+PROFILES = profiles(RECIPES_DIR)
+
+
+def test_recipe_layout():
+    assert {"rise_grpo", "rise_grpo_7b", "rise_grpo_72b"} <= set(ALL_RECIPES)
+    assert "rise_grpo" in base_recipes(RECIPES_DIR)
+    for name in PROFILES:
+        assert included_recipes(RECIPES_DIR, name)[:1] == ["rise_grpo"], f"{name}.yaml must start from rise_grpo"
+
+
+@pytest.mark.parametrize("name", ALL_RECIPES)
+def test_search_path_only_in_profiles(name):
+    """Hydra only honours (and only accepts) hydra.searchpath in the primary config."""
+    searchpath = (_load_yaml(RECIPES_DIR / f"{name}.yaml").get("hydra") or {}).get("searchpath")
+    if name in base_recipes(RECIPES_DIR):
+        assert searchpath is None, f"{name}.yaml is included by other recipes, so it must not set hydra.searchpath"
+    else:
+        assert searchpath is not None and VERL_SEARCHPATH in searchpath, f"{name}.yaml must declare {VERL_SEARCHPATH}"
+
+
+@pytest.mark.parametrize("name", ALL_RECIPES)
+def test_every_key_exists_in_verl_schema(name):
+    assert unknown_keys(RECIPES_DIR, name) == []
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_values_fit_verl_dataclass_types(name):
+    cfg = compose_profile(RECIPES_DIR, name)
+    assert type_errors(cfg, set_key_paths(RECIPES_DIR, name)) == []
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profile_passes_verl_startup_validation(name):
+    if not PROCESSOR_DIR.is_dir():
+        pytest.fail(f"{PROCESSOR_DIR} (../shared) is needed: HFModelConfig loads the model config and processor")
+    trainer = run_verl_startup_validation(compose_profile(RECIPES_DIR, name))
+    assert trainer.use_reference_policy is False and trainer.use_critic is False
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profile_with_dapo_filter_passes_verl_startup_validation(name):
+    """The DAPO dynamic-sampling option (rise_grpo.yaml) must also be a valid configuration of every profile."""
+    trainer = run_verl_startup_validation(compose_profile(RECIPES_DIR, name, ["algorithm.filter_groups.enable=true"]))
+    assert trainer.replay_buffer.filter_groups_metric == "acc"
+
+
+@pytest.mark.parametrize("name", ALL_RECIPES)
+def test_metis_rise_invariants(name):
+    from verl.trainer.ppo.utils import need_reference_policy
+
+    cfg = compose_recipe(RECIPES_DIR, name)
+    actor = cfg.actor_rollout_ref.actor
+    assert cfg.algorithm.adv_estimator == "grpo"
+    # No KL anywhere: not in the reward, not as a loss, and so no reference policy is built.
+    assert cfg.algorithm.use_kl_in_reward is False
+    assert actor.use_kl_loss is False
+    assert need_reference_policy(cfg) is False
+    # Clip-higher (DAPO): the upper clip range is wider than the lower one.
+    assert actor.clip_ratio_high > actor.clip_ratio_low
+    assert actor.loss_agg_mode == "token-mean"
+    assert cfg.reward.custom_reward_function.path == "pkg://reward_fns.rise"
+    assert cfg.reward.custom_reward_function.name == "compute_score"
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_sizing_relations(name):
+    """Relations between sizes that verl only enforces once the run is on its GPUs (or silently pads)."""
+    cfg = compose_profile(RECIPES_DIR, name)
+    actor, rollout = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
+    longest = cfg.data.max_prompt_length + cfg.data.max_response_length
+    n_gpus = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
+    sp = actor.fsdp_config.ulysses_sequence_parallel_size
+    # engine_workers.py init_model asserts that the rollout world divides the GPUs.
+    assert n_gpus % (rollout.tensor_model_parallel_size * rollout.data_parallel_size) == 0
+    assert n_gpus % sp == 0
+    dp = n_gpus // sp
+    # Mini-batches that do not split evenly over the data-parallel groups are padded with dummy sequences.
+    assert cfg.data.train_batch_size % actor.ppo_mini_batch_size == 0
+    assert (actor.ppo_mini_batch_size * rollout.n) % dp == 0
+    if actor.use_dynamic_bsz:
+        # utils/seqlen_balancing.py asserts that one whole sequence fits a micro-batch (budget x SP size).
+        assert actor.ppo_max_token_len_per_gpu * sp >= longest
+        assert rollout.log_prob_max_token_len_per_gpu * sp >= longest
+    if rollout.max_model_len is not None:
+        assert rollout.max_model_len >= longest, "vLLM would cut responses short of max_response_length"
+        if not rollout.enable_chunked_prefill:
+            assert rollout.max_num_batched_tokens >= rollout.max_model_len
+
+
+def test_allow_list_is_not_stale():
+    reference = verl_reference()
+    for path in ALLOWED_ADDED_KEYS:
+        assert node_at(reference, path) is None, f"{path} is in verl's schema now: drop it from ALLOWED_ADDED_KEYS"
+        assert dataclass_field_type(path) is not None, f"{path} is not a field of its section's verl dataclass"
+    for path in FREE_FORM_DICTS:
+        assert node_at(reference, path.rpartition(".")[0]) is not None, f"{path}: parent missing from verl's schema"
+
+
+def test_recipes_main_prints_the_recipes_dir():
+    """``python -m verl_rise.recipes`` runs recipes/__main__.py inside the package; load this checkout's copy."""
+    package = "verl_rise_recipes_under_test"
+    spec = importlib.util.spec_from_file_location(
+        package, RECIPES_DIR / "__init__.py", submodule_search_locations=[str(RECIPES_DIR)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[package] = module
+    try:
+        spec.loader.exec_module(module)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            runpy.run_module(f"{package}.__main__", run_name="__main__")
+    finally:
+        sys.modules.pop(package, None)
+        sys.modules.pop(f"{package}.__main__", None)
+    printed = Path(out.getvalue().strip())
+    assert printed == RECIPES_DIR.resolve()
+    assert (printed / "rise_grpo_7b.yaml").is_file()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The checks catch what they claim to catch
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recipes_copy(tmp_path) -> Path:
+    """A scratch copy of our recipe files, to add broken recipes beside them."""
+    for path in RECIPES_DIR.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def _write_profile(directory: Path, name: str, body: str, base: str = "rise_grpo") -> None:
+    (directory / f"{name}.yaml").write_text(
+        f"hydra:\n  searchpath:\n    - {VERL_SEARCHPATH}\ndefaults:\n  - {base}\n  - _self_\n{body}"
+    )
+
+
+def test_misspelt_key_is_caught(recipes_copy):
+    _write_profile(recipes_copy, "typo", "actor_rollout_ref:\n  actor:\n    clip_ratio_hgih: 0.3\n")
+    # Hydra itself accepts the typo and silently keeps verl's clip_ratio_high:
+    cfg = compose_recipe(recipes_copy, "typo")
+    assert cfg.actor_rollout_ref.actor.clip_ratio_hgih == 0.3
+    assert unknown_keys(recipes_copy, "typo") == ["typo.yaml: actor_rollout_ref.actor.clip_ratio_hgih"]
+
+
+def test_misspelt_key_in_an_included_recipe_is_caught(recipes_copy):
+    """A typo two levels down the defaults chain is reported with the file that holds it."""
+    (recipes_copy / "middle.yaml").write_text("defaults:\n  - rise_grpo\n  - _self_\ndata:\n  max_prompt_lenght: 9\n")
+    _write_profile(recipes_copy, "top", "trainer:\n  nnodes: 1\n", base="middle")
+    assert unknown_keys(recipes_copy, "top") == ["middle.yaml: data.max_prompt_lenght"]
+
+
+def test_near_miss_of_an_allowed_key_is_caught(recipes_copy):
+    _write_profile(recipes_copy, "near", "actor_rollout_ref:\n  rollout:\n    limit_imagess: 1\n")
+    assert unknown_keys(recipes_copy, "near") == ["near.yaml: actor_rollout_ref.rollout.limit_imagess"]
+
+
+def test_wrong_value_type_is_caught():
+    name = "rise_grpo_7b"
+    cfg = compose_profile(RECIPES_DIR, name, ["actor_rollout_ref.actor.ppo_mini_batch_size=sixteen"])
+    errors = type_errors(cfg, set_key_paths(RECIPES_DIR, name))
+    assert len(errors) == 1 and errors[0].startswith("actor_rollout_ref.actor.ppo_mini_batch_size='sixteen'")
+
+
+def test_invalid_value_fails_verl_validation():
+    cfg = compose_profile(RECIPES_DIR, "rise_grpo_7b", ["actor_rollout_ref.actor.loss_agg_mode=token_mean"])
+    with pytest.raises(Exception, match="loss_agg_mode"):
+        run_verl_startup_validation(cfg)
+
+
+def test_search_path_in_an_included_recipe_breaks_composition(recipes_copy):
+    """Why the base recipe carries no hydra.searchpath: Hydra rejects it in any config but the primary one."""
+    base = recipes_copy / "rise_grpo.yaml"
+    base.write_text(f"hydra:\n  searchpath:\n    - {VERL_SEARCHPATH}\n" + base.read_text())
+    with pytest.raises(Exception, match="searchpath is only supported from the primary config"):
+        compose_recipe(recipes_copy, "rise_grpo_7b")

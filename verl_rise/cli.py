@@ -1,0 +1,90 @@
+"""``verl-rise``: the command-line entry point.
+
+Sub-commands:
+  demo     the README's main job (today: score the bundled sample batch through verl's reward loader)
+  score    score a JSONL/parquet file of responses with the RISE reward (or any verl reward function)
+  doctor   check that verl loads the plugin and the rewards work (same as ``python -m verl_rise.doctor``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+from pathlib import Path
+
+from verl_rise.scoring import DEFAULT_REWARD_PATH, load_reward_fn, read_rows, score_rows, write_jsonl
+
+
+def _print_report(scored, report, show_rows: bool) -> None:
+    if show_rows:
+        print(f"{'id':<10} {'score':>5} {'acc':>4} {'fmt':>4}  {'pred':<22} reason")
+        for row in scored:
+            print(f"{str(row.get('id', '')):<10} {row['reward_score']:>5.2f} {row['reward_acc']:>4.0f} "
+                  f"{row['reward_format']:>4.0f}  {str(row['reward_pred'])[:22]:<22} {row['reward_reason']}")
+    means = ", ".join(f"mean {k.removeprefix('reward_')} {v:.3f}" for k, v in report.means.items())
+    print(f"read {report.read} = scored {report.scored} + rejected {report.rejected}; {means}; "
+          f"{report.scored / max(report.seconds, 1e-9):.0f} responses/s")
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    reward_fn = load_reward_fn(args.reward_path, args.reward_name)
+    scored, rejects, report = score_rows(read_rows(args.input), reward_fn, source=str(args.input))
+    write_jsonl(args.out, scored)
+    if rejects:
+        write_jsonl(args.out.with_suffix(".rejects.jsonl"), rejects)
+    _print_report(scored, report, show_rows=False)
+    print(f"wrote {args.out}" + (f" and {args.out.with_suffix('.rejects.jsonl')}" if rejects else ""))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import verl  # noqa: F401 - loads the plugin the way a trainer process does
+
+    from verl_rise.plugin import STATE
+
+    sample = resources.files("verl_rise") / "assets" / "sample_responses.jsonl"
+    reward_fn = load_reward_fn(DEFAULT_REWARD_PATH)
+    print(f"verl-rise plugin loaded by `import verl`: {STATE.loaded and not STATE.errors}")
+    print(f"scoring {sample.name} with verl's reward loader on {DEFAULT_REWARD_PATH}:compute_score\n")
+    with resources.as_file(sample) as path:
+        scored, _, report = score_rows(read_rows(path), reward_fn, source=str(path))
+    _print_report(scored, report, show_rows=True)
+    write_jsonl(args.out / "scores.jsonl", scored)
+    print(f"\nwrote {args.out / 'scores.jsonl'}")
+    return 0
+
+
+def cmd_doctor(_: argparse.Namespace) -> int:
+    from verl_rise.doctor import main as doctor_main
+
+    return doctor_main()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="verl-rise", description="Metis-RISE for verl.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the main job: score the bundled sample batch (grows with the project)")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
+    demo.set_defaults(func=cmd_demo)
+
+    score = sub.add_parser("score", help="score a JSONL/parquet of responses")
+    score.add_argument("input", type=Path, help="rows with response, ground_truth (or reward_model), options")
+    score.add_argument("--out", type=Path, required=True, help="scored JSONL (rejects go beside it)")
+    score.add_argument("--reward-path", default=DEFAULT_REWARD_PATH, help="pkg:// path or file, as in verl")
+    score.add_argument("--reward-name", default="compute_score")
+    score.set_defaults(func=cmd_score)
+
+    doctor = sub.add_parser("doctor", help="check the installation")
+    doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Score a file of responses with a verl reward function, loaded exactly as verl's trainer loads it.
+
+Input rows (JSONL or parquet) need ``response`` and a ground truth, either ``ground_truth`` or verl's
+``reward_model.ground_truth``; optional ``data_source``, ``options`` or ``extra_info`` (a dict; its
+``options`` are used for multiple choice). Every input row ends up either in the scored output or in the
+rejects file with its row number, field and reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from verl_rise.atomic import atomic_path
+
+DEFAULT_REWARD_PATH = "pkg://reward_fns.rise"
+
+
+def load_reward_fn(path: str = DEFAULT_REWARD_PATH, name: str = "compute_score", reward_kwargs: dict | None = None):
+    """The reward callable as verl builds it (``verl.trainer.ppo.reward.get_custom_reward_fn``).
+
+    Args:
+        path: ``pkg://module`` or a file path, as ``reward.custom_reward_function.path``.
+        name: function name, as ``reward.custom_reward_function.name``.
+        reward_kwargs: as ``reward.custom_reward_function.reward_kwargs``.
+
+    Raises:
+        FileNotFoundError, ImportError, AttributeError: from verl's loader when the path or name is wrong.
+    """
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    cfg = {"reward": {"custom_reward_function": {"path": path, "name": name, "reward_kwargs": reward_kwargs or {}}}}
+    return get_custom_reward_fn(OmegaConf.create(cfg))
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a ``.jsonl`` or ``.parquet`` file as dicts. Raises ValueError naming the line of bad JSON."""
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path).to_dict(orient="records")
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{lineno}: invalid JSON: {exc}") from exc
+    return rows
+
+
+@dataclass
+class ScoreReport:
+    """Counts of a scoring run: ``read == scored + rejected``."""
+
+    read: int = 0
+    scored: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    means: dict[str, float] = field(default_factory=dict)
+
+
+def _ground_truth(row: dict):
+    if row.get("ground_truth") is not None:
+        return row["ground_truth"]
+    reward_model = row.get("reward_model")
+    return reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
+
+
+def score_rows(rows: Iterable[dict], reward_fn, source: str = "<input>") -> tuple[list[dict], list[dict], ScoreReport]:
+    """Score rows; return (scored rows with the reward's keys added, rejects, report).
+
+    A row without a string ``response`` or without a ground truth is rejected with
+    ``{"file", "row", "field", "reason"}``; the reward function itself never raises on bad responses.
+    """
+    scored, rejects, report = [], [], ScoreReport()
+    start = time.perf_counter()
+    for index, row in enumerate(rows):
+        report.read += 1
+        truth = _ground_truth(row)
+        if not isinstance(row.get("response"), str):
+            rejects.append({"file": source, "row": index, "field": "response", "reason": "missing or not a string"})
+            continue
+        if truth is None or (isinstance(truth, str) and not truth.strip()):
+            rejects.append({"file": source, "row": index, "field": "ground_truth", "reason": "missing or empty"})
+            continue
+        extra_info = dict(row["extra_info"]) if isinstance(row.get("extra_info"), dict) else {}
+        if row.get("options") is not None:
+            extra_info.setdefault("options", list(row["options"]))
+        result = reward_fn(
+            data_source=row.get("data_source", "unknown"), solution_str=row["response"],
+            ground_truth=truth, extra_info=extra_info,
+        )
+        result = result if isinstance(result, dict) else {"score": float(result)}
+        scored.append({**row, **{f"reward_{k}": v for k, v in result.items()}})
+    report.seconds = time.perf_counter() - start
+    report.scored, report.rejected = len(scored), len(rejects)
+    for key in ("reward_score", "reward_acc", "reward_format"):
+        values = [r[key] for r in scored if isinstance(r.get(key), int | float)]
+        if values:
+            report.means[key] = sum(values) / len(values)
+    return scored, rejects, report
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Write rows as JSONL atomically (numpy values converted to plain Python)."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, default=_to_builtin, ensure_ascii=False) + "\n")
+
+
+def _to_builtin(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
