@@ -1,60 +1,37 @@
-"""RL parquet rows in data_prep's contract, built from the real MATH-Vision rows in ../shared.
-
-The layout follows the project contract (HELPER_BRIEF "RL parquet rows"): data_source, prompt (system + user
-with one ``<image>`` per image), images (``{"bytes", "path"}``), ability, reward_model, extra_info with a
-stable ``prompt_id``. Only what the pass-rate export reads matters here (extra_info.prompt_id); the other
-columns are there to check that export carries the original rows through unchanged.
-"""
+"""RL parquet for the pass-rate tests: real MATH-Vision rows from ../shared through data_prep's own converter."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-MATHVISION = SHARED / "data" / "mathvision"
+from data_prep import mathvision
+from tests.paths import MATHVISION, require
 
 
-def mathvision_rows(n: int) -> list[dict]:
-    """The first ``n`` rows of ../shared's MATH-Vision train split as RL rows (raises if ../shared is absent)."""
-    rows = []
-    with open(MATHVISION / "train.jsonl", encoding="utf-8") as f:
-        for line in f:
-            if len(rows) == n:
-                break
-            src = json.loads(line)
-            image = (MATHVISION / src["image"]).read_bytes()
-            question = src["question"].replace("<image1>", "<image>")
-            prompt_id = hashlib.sha256(json.dumps([question, src["options"], src["answer"]]).encode()).hexdigest()[:32]
-            rows.append(
-                {
-                    "data_source": "MathLLMs/MathVision",
-                    "prompt": [
-                        {"role": "system", "content": "system prompt"},
-                        {"role": "user", "content": question},
-                    ],
-                    "images": [{"bytes": image, "path": src["image"]}],
-                    "ability": "math",
-                    "reward_model": {"style": "rule", "ground_truth": src["answer"]},
-                    "extra_info": {
-                        "prompt_id": prompt_id,
-                        "index": len(rows),
-                        "split": "train",
-                        "question": question,
-                        "options": src["options"],
-                        "answer": src["answer"],
-                        "answer_type": "choice" if src["options"] else "free_form",
-                    },
-                }
-            )
-    assert len(rows) == n, f"only {len(rows)} rows in {MATHVISION / 'train.jsonl'}"
-    return rows
+def mathvision_parquet(tmp_dir: Path, n: int, duplicate_rows: tuple[int, ...] = ()) -> tuple[Path, list[dict]]:
+    """Convert the first ``n`` rows of ../shared's MATH-Vision train split with ``python -m data_prep.mathvision``.
 
+    Args:
+        tmp_dir: where the subset, the parquet and its rejects file go.
+        n: rows to take.
+        duplicate_rows: row numbers appended again at the end (data_prep itself rejects duplicates; export must
+            still place each copy).
 
-def write_dataset(path: Path, rows: list[dict]) -> Path:
-    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=7)  # several row groups on purpose
-    return path
+    Returns:
+        ``(parquet path, rows as dicts)``; written with small row groups so readers see several.
+    """
+    src = require(MATHVISION / "train.jsonl")
+    subset = tmp_dir / "subset.jsonl"
+    with open(src, encoding="utf-8") as f:
+        subset.write_text("".join(line for _, line in zip(range(n), f)), encoding="utf-8")
+    out = tmp_dir / "train.parquet"
+    assert mathvision.main(["-i", str(subset), "--root", str(MATHVISION), "-o", str(out), "--no-progress"]) == 0
+    table = pq.read_table(out)
+    assert table.num_rows == n
+    if duplicate_rows:
+        table = pa.concat_tables([table, table.take(list(duplicate_rows))])
+    pq.write_table(table, out, row_group_size=7)
+    return out, table.to_pylist()

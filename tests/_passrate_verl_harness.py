@@ -26,7 +26,7 @@ from omegaconf import open_dict
 from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO_ROOT
 
 
 class FakeTransferQueue:
@@ -166,10 +166,12 @@ def compose_config(tmp_dir: Path, overrides: list[str] = ()):
     """verl's full config through our recipe, with the pass-rate keys documented in verl_hooks."""
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(REPO / "recipes"), version_base=None):
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "recipes"), version_base=None):
         cfg = compose(
             config_name="rise_grpo",
             overrides=[
+                # The base recipe leaves hydra.searchpath to the size profiles (see recipes/rise_grpo.yaml).
+                "hydra.searchpath=[pkg://verl.trainer.config]",
                 "trainer.checkpoint_callback_class=verl_rise.passrate.verl_hooks.PassRateCheckpointCallback",
                 "trainer.v1.sampler.custom_sampler.path=pkg://verl_rise.passrate.verl_hooks",
                 "trainer.v1.sampler.custom_sampler.name=build_passrate_replay_buffer",

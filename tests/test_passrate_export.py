@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from _passrate_data import mathvision_rows, write_dataset
+from tests._passrate_data import mathvision_parquet
 from verl_rise.passrate import cli
 from verl_rise.passrate.buckets import BucketThresholds
 from verl_rise.passrate.export import ExportError, export
@@ -34,9 +34,8 @@ def _batch(pid: str, step: int, accs: list[int], responses: list[str] | None = N
 
 @pytest.fixture
 def scenario(tmp_path):
-    rows = mathvision_rows(30)
-    rows += [rows[0], rows[6]]  # duplicate rows: each copy must land in its prompt's bucket
-    dataset = write_dataset(tmp_path / "train.parquet", rows)
+    # Rows 30 and 31 repeat rows 0 and 6: each copy must land in its prompt's bucket.
+    dataset, rows = mathvision_parquet(tmp_path, 30, duplicate_rows=(0, 6))
     pids = [r["extra_info"]["prompt_id"] for r in rows]
     rec = PassRateRecorder(PassRateConfig(dir=str(tmp_path / "stats"), window_steps=1, histogram=False))
     for i in range(0, 6):  # hard
@@ -148,7 +147,8 @@ def test_cli_reports_nan_score_naming_the_shard_file(scenario, capsys):
 def test_dataset_row_without_prompt_id_is_an_error_naming_the_row(scenario, tmp_path):
     rows = scenario["rows"][:5]
     rows[3] = {**rows[3], "extra_info": {**rows[3]["extra_info"], "prompt_id": None}}
-    bad = write_dataset(tmp_path / "bad.parquet", rows)
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(scenario["dataset"])), bad)
     empty_stats = tmp_path / "empty_stats"
     PassRateRecorder(PassRateConfig(dir=str(empty_stats)))
     with pytest.raises(ExportError, match=r"bad\.parquet: row 3: extra_info\.prompt_id is missing"):

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from verl_rise.atomic import TEMP_GLOB
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
 from verl_rise.passrate.records import RecordBatch, RecordError
 from verl_rise.passrate.store import RecordStore
+from tests.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
 
 # Shared with the child processes below, so parent and child generate the same records for a step (as a resumed
 # verl run regenerates the records of replayed steps).
@@ -117,7 +118,7 @@ def test_injected_failure_between_write_and_rename_keeps_the_previous_snapshot(t
     monkeypatch.undo()
     assert run.store.snapshot_steps() == [2]
     assert run.store.snapshot_path(2).read_bytes() == before
-    assert not list((tmp_path / "passrate").rglob(".tmp-*")), "failed save must not leave its temp file"
+    assert not list((tmp_path / "passrate").rglob(TEMP_GLOB)), "failed save must not leave its temp file"
     resumed = PassRateRecorder(cfg)
     resumed.restore(4)  # verl had finished checkpoint 4 before calling the callback
     assert resumed.tracker.equals(_reference(tmp_path, 4).tracker)
@@ -162,7 +163,7 @@ else:  # "shard": killed while publishing the records of step 3
 
 def _run_child_and_kill(tmp_path: Path, phase: str) -> Path:
     tracker_dir, flag = tmp_path / "passrate", tmp_path / "flag"
-    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    env = dict(os.environ, PYTHONPATH=f"{REPO_ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     child = subprocess.Popen([sys.executable, "-c", CHILD_SRC, str(tracker_dir), str(flag), phase], env=env)
     try:
         deadline = time.monotonic() + 60
@@ -184,14 +185,14 @@ def test_sigkill_during_snapshot_write_leaves_previous_state_and_resume_is_exact
     tracker_dir = _run_child_and_kill(tmp_path, "snapshot")
     store = RecordStore(tracker_dir)
     assert store.snapshot_steps() == [2], "the torn snapshot must not appear under its final name"
-    assert list(tracker_dir.rglob(".tmp-*")), "the kill happened mid-write, so a temp file is left behind"
+    assert list(tracker_dir.rglob(TEMP_GLOB)), "the kill happened mid-write, so a temp file is left behind"
     cfg = PassRateConfig(dir=str(tracker_dir), window_steps=2, histogram=False)
     snap2 = PassRateRecorder.open_readonly(cfg, upto_step=2)
     assert snap2.tracker.equals(_reference(tmp_path, 2).tracker)
     # verl wrote checkpoint 4 before calling the callback that was killed: it resumes from step 4.
     resumed = PassRateRecorder(cfg)
     resumed.restore(4)
-    assert not list(tracker_dir.rglob(".tmp-*"))
+    assert not list(tracker_dir.rglob(TEMP_GLOB))
     assert resumed.tracker.equals(_reference(tmp_path, 4).tracker)
 
 
@@ -273,3 +274,22 @@ def test_a_corrupt_record_in_a_shard_is_an_error_naming_the_file(tmp_path):
     pq.write_table(table, bad_dir / "other-000000.parquet")
     with pytest.raises(RecordError, match=r"other-000000\.parquet: record 1: field 'score' is NaN"):
         PassRateRecorder.open_readonly(cfg)
+
+
+def test_shard_publish_never_overwrites_an_existing_file(tmp_path):
+    from verl_rise.atomic import atomic_path
+
+    target = tmp_path / "shard.parquet"
+    target.write_bytes(b"first")
+    with pytest.raises(FileExistsError):
+        with atomic_path(target, replace=False) as tmp:
+            tmp.write_bytes(b"second")
+    assert target.read_bytes() == b"first"
+    assert not list(tmp_path.glob(TEMP_GLOB))
+    # The store publishes under the next free sequence number instead.
+    store = RecordStore(tmp_path / "passrate")
+    batch = RecordBatch.from_columns(["p"], [1], [1.0], [1.0], source="t")
+    first = store.append(batch, producer="w")
+    (store.records_dir / "step_0000000001" / "w-000001.parquet").write_bytes(b"taken by someone else")
+    second = store.append(batch, producer="w")
+    assert first == ["step_0000000001/w-000000.parquet"] and second == ["step_0000000001/w-000002.parquet"]

@@ -9,7 +9,7 @@ import uuid
 import pyarrow.parquet as pq
 import pytest
 
-from _passrate_data import mathvision_rows, write_dataset
+from tests._passrate_data import mathvision_parquet
 from verl_rise.passrate import cli
 from verl_rise.passrate.dumps import ingest_dumps, iter_dump_records
 from verl_rise.passrate.export import export
@@ -61,8 +61,7 @@ def write_verl_dump(dump_dir, rows, step, outputs_per_session=1, reward=contract
 
 @pytest.fixture
 def sweep(tmp_path):
-    rows = mathvision_rows(12)
-    dataset = write_dataset(tmp_path / "train.parquet", rows)
+    dataset, rows = mathvision_parquet(tmp_path, 12)
     dump = write_verl_dump(tmp_path / "val_dumps", rows, step=20)
     return {"rows": rows, "dataset": dataset, "dump": dump, "tmp": tmp_path}
 

@@ -15,7 +15,7 @@ from omegaconf import open_dict
 
 pytest.importorskip("verl")
 
-from _passrate_verl_harness import (  # noqa: E402
+from tests._passrate_verl_harness import (  # noqa: E402
     FakeRollout,
     FakeTransferQueue,
     build_sampler,

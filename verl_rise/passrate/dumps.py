@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 from tqdm import tqdm
 
-from verl_rise.passrate.atomic import atomic_write_json
+from verl_rise.atomic import write_text_atomic
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
 from verl_rise.passrate.records import RecordBatch, RecordError
 from verl_rise.passrate.store import RecordStore
@@ -177,7 +177,8 @@ def ingest_dumps(
         except BaseException:
             _delete_producer_shards(store, producer)
             raise
-        atomic_write_json(marker, {"file": str(path), "producer": producer, "records": records, "shards": keys})
+        marker_doc = {"file": str(path), "producer": producer, "records": records, "shards": keys}
+        write_text_atomic(marker, json.dumps(marker_doc, indent=2) + "\n")
         report.append({"file": str(path), "producer": producer, "records": records, "status": "ingested"})
 
     recorder = PassRateRecorder.open_readonly(config)

@@ -20,6 +20,7 @@ as is a record with a NaN score or a dataset row without a prompt id.
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from verl_rise.passrate.atomic import atomic_path, atomic_write_json
+from verl_rise.atomic import atomic_path, write_text_atomic
 from verl_rise.passrate.buckets import BUCKET_NAMES, HARD, INCONSISTENT, SOLVED, UNSEEN, BucketThresholds
 from verl_rise.passrate.prompt_index import PromptIdCollision, hash_strings
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
@@ -340,7 +341,7 @@ def export(
         },
         "files": {BUCKET_NAMES[c]: name for c, name in OUTPUT_FILES.items()} | {"histogram": "pass_rate_hist.png"},
     }
-    atomic_write_json(out_dir / "summary.json", summary)
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
 
 

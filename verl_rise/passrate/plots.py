@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from verl_rise.passrate.atomic import atomic_write
+from verl_rise.atomic import atomic_path
 from verl_rise.passrate.buckets import BUCKET_NAMES, HARD, INCONSISTENT, SOLVED, UNSEEN, BucketThresholds
 
 
@@ -58,4 +58,6 @@ def write_histogram(
     ax.set_xlim(-2 * width, 1 + 2 * width)
     ax.legend(fontsize=8, loc="upper center")
     fig.tight_layout()
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)

@@ -7,9 +7,9 @@ Layout::
 
 Exactly-once rules:
 
-* A shard is published with a no-clobber atomic create (``atomic_path(create_only=True)``) under a name unique to its
-  producer and step, and never rewritten; so several producers (processes, reward workers, dump importers) can
-  write side by side without locks, and a crash leaves either the whole shard or nothing.
+* A shard is published with a no-clobber atomic create (``verl_rise.atomic.atomic_path(replace=False)``) under a
+  name unique to its producer and step, and never rewritten; so several producers (processes, reward workers,
+  dump importers) can write side by side without locks, and a crash leaves either the whole shard or nothing.
 * Every shard has a key (its path relative to ``records/``). A snapshot stores the set of keys already counted
   in it, so merging is idempotent: a shard is counted once however often merges run.
 * Resuming from step ``N`` deletes the shards and snapshots of steps ``> N`` (verl replays those steps).
@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from verl_rise.passrate.atomic import atomic_path, atomic_write_parquet, remove_stale_temps
+from verl_rise.atomic import atomic_path, remove_stale_temps
 from verl_rise.passrate.records import RecordBatch, RecordError
 
 SNAPSHOT_META_KEY = b"verl_rise.passrate"
@@ -109,7 +109,8 @@ class RecordStore:
         while True:
             name = f"{producer}-{seq:06d}.parquet"
             try:
-                atomic_write_parquet(step_dir / name, table, create_only=True)
+                with atomic_path(step_dir / name, replace=False) as tmp:
+                    pq.write_table(table, tmp)
                 return f"{step_dir.name}/{name}"
             except FileExistsError:
                 seq += 1
