@@ -15,6 +15,7 @@ from verl_rise.passrate.dumps import ingest_dumps, iter_dump_records
 from verl_rise.passrate.export import export
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
 from verl_rise.passrate.records import RecordError
+from verl_rise.passrate import sweep_reward
 from verl_rise.passrate.sweep_reward import echo_prompt_id
 
 pytest.importorskip("verl")
@@ -23,28 +24,25 @@ from verl.trainer.ppo.v1.trainer_base import PPOTrainer  # noqa: E402
 K = 4  # val_kwargs.n
 
 
-def contract_reward(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
-    """Shaped like reward_fns.compute_score (score, acc, format, pred, reason)."""
-    acc = 1.0 if f"\\boxed{{{ground_truth}}}" in solution_str else 0.0
-    return {"score": 0.9 * acc + 0.1, "acc": acc, "format": 1.0, "pred": ground_truth if acc else "", "reason": ""}
-
-
 def n_correct(i: int) -> int:
     """Correct responses of dataset row i: rows 0-2 none, 3-5 all, the rest 1..K-1."""
     return 0 if i < 3 else K if i < 6 else 1 + i % (K - 1)
 
 
-def write_verl_dump(dump_dir, rows, step, outputs_per_session=1, reward=contract_reward):
-    """Emulate PPOTrainer._validate's bookkeeping and let verl's _write_generations write the file."""
+def write_verl_dump(dump_dir, rows, step, outputs_per_session=1, reward=sweep_reward.compute_score):
+    """Emulate PPOTrainer._validate's bookkeeping and let verl's _write_generations write the file.
+
+    ``reward`` is called as verl's naive reward manager calls it (the RISE reward with prompt_id echoed, by
+    default); its keys become dump columns as in trainer_base.py:1126-1139.
+    """
     inputs, outputs, gts, scores, keys = [], [], [], [], []
     extra: dict[str, list] = {"reward": []}
-    sweep_reward = echo_prompt_id(reward)
     for i, row in enumerate(rows):
         uid = str(uuid.uuid4())
         gt = row["reward_model"]["ground_truth"]
         for session in range(K):
             text = f"<think>try {session}</think><answer>\\boxed{{{gt if session < n_correct(i) else 'zz'}}}</answer>"
-            result = sweep_reward(row["data_source"], text, gt, extra_info=dict(row["extra_info"]))
+            result = reward(row["data_source"], text, gt, extra_info=dict(row["extra_info"]))
             for index in range(outputs_per_session):  # multi-output agent loops: every output, session's reward
                 inputs.append(f"prompt {i}")
                 outputs.append(text if index == outputs_per_session - 1 else f"partial {index}")
@@ -68,7 +66,7 @@ def sweep(tmp_path):
 
 def test_dump_lines_carry_prompt_id_and_become_records_with_responses(sweep):
     first = json.loads(sweep["dump"].open().readline())
-    assert {"input", "output", "gts", "score", "step", "reward", "acc", "prompt_id", "uid"} <= set(first)
+    assert {"input", "output", "gts", "score", "step", "reward", "acc", "format", "pred", "prompt_id", "uid"} <= set(first)
     batches = list(iter_dump_records(sweep["dump"]))
     total = sum(len(b) for b in batches)
     assert total == 12 * K
@@ -119,8 +117,11 @@ def test_a_killed_import_is_redone_without_double_counting(sweep):
 
 
 def test_nan_score_in_a_dump_names_file_and_line(sweep):
+    @echo_prompt_id
     def nan_reward(*args, **kwargs):
-        return {**contract_reward(*args, **kwargs), "score": float("nan")}
+        from reward_fns import compute_score
+
+        return {**compute_score(*args, **kwargs), "score": float("nan")}
 
     dump = write_verl_dump(sweep["tmp"] / "nan", sweep["rows"][:2], step=3, reward=nan_reward)
     assert "NaN" in dump.read_text()
