@@ -208,6 +208,18 @@ def test_reward_without_acc_is_a_clear_error(base_config, tmp_path, fake_tq):
         sampler.sample(global_steps=1, partition_id="train", batch_size=BATCH)
 
 
+def test_non_binary_acc_names_the_trajectory_and_keeps_nothing_of_the_failed_step(base_config, tmp_path, fake_tq):
+    rollout, sampler, _ = _make(_config(base_config, tmp_path), fake_tq, make_rows(4))
+    rollout.step = 1
+    rollout.dispatch(BATCH)
+    # A float reward makes verl's naive manager log acc = score (naive.py:93-95), e.g. 0.9.
+    key = sorted(fake_tq.values["train"])[0]
+    fake_tq.values["train"][key]["extra_fields"]["reward_extra_info"]["acc"] = 0.9
+    with pytest.raises(RecordError, match=r"trajectory .*_\d_0: field 'acc' is not exactly 0 or 1 \(value 0\.9"):
+        sampler.sample(global_steps=1, partition_id="train", batch_size=BATCH)
+    assert sampler.passrate.store.shard_keys() == [] and sampler.passrate.tracker.total_records == 0
+
+
 def test_callback_refuses_a_config_without_the_sampler(base_config, tmp_path):
     cfg = copy.deepcopy(_config(base_config, tmp_path))
     with open_dict(cfg):

@@ -190,7 +190,10 @@ class _PassRateRecording:
             prompt_ids.append(pid)
             accs.append(float(reward_info["acc"]))
         step = [self._passrate_step] * len(keys)
-        self._passrate_pending.append(RecordBatch.from_columns(prompt_ids, step, accs, scores, source=source))
+        labels = [f"trajectory {key}" for key in keys]
+        self._passrate_pending.append(
+            RecordBatch.from_columns(prompt_ids, step, accs, scores, source=source, labels=labels)
+        )
         self._passrate_counts[reason] += len(keys)
 
     # -------------------------------------------------------------- verl overrides
@@ -208,8 +211,11 @@ class _PassRateRecording:
         self._passrate_begin(global_steps)
         try:
             batch, metrics = super().sample(global_steps, partition_id, batch_size)
-        finally:
-            self._passrate_flush()
+        except BaseException:
+            # The step fails; a resumed run replays it, so its unsaved records must not be kept.
+            self._passrate_pending.clear()
+            raise
+        self._passrate_flush()
         metrics = dict(metrics)
         metrics.update(self.passrate.step_metrics())
         metrics["passrate/step_records_trained"] = float(self._passrate_counts["trained"])
@@ -230,9 +236,12 @@ class PassRateReplayBufferAsync(_PassRateRecording, ReplayBufferAsync):
             return super().wait_for_sampleable(global_steps, partition_id, target_count)
         self._passrate_begin(global_steps)
         try:
-            return super().wait_for_sampleable(global_steps, partition_id, target_count)
-        finally:
-            self._passrate_flush()
+            result = super().wait_for_sampleable(global_steps, partition_id, target_count)
+        except BaseException:
+            self._passrate_pending.clear()
+            raise
+        self._passrate_flush()
+        return result
 
 
 def _root_config(sampler_kwargs: Any) -> DictConfig:
@@ -354,10 +363,16 @@ class PassRateCheckpointCallback(CheckpointCallback):
         super().__init__(config)
         if config is not None:
             custom = config.trainer.v1.sampler.get("custom_sampler", None) or {}
-            if custom.get("path") != SAMPLER_PATH or custom.get("name") != SAMPLER_NAME:
+            path, name = custom.get("path"), custom.get("name")
+            factory = None
+            if path and name:
+                from verl.utils.import_utils import load_extern_object
+
+                factory = load_extern_object(path, name)  # resolved as verl resolves it (trainer_base.py:151)
+            if factory is not build_passrate_replay_buffer:
                 raise ValueError(
                     f"{CALLBACK_FQN} needs trainer.v1.sampler.custom_sampler.path={SAMPLER_PATH} and "
-                    f".name={SAMPLER_NAME} (got path={custom.get('path')!r}, name={custom.get('name')!r})"
+                    f".name={SAMPLER_NAME} (got path={path!r}, name={name!r})"
                 )
 
     def on_save(self, trainer: Any, global_step: int, checkpoint_dir: str, async_save: bool = False, **kwargs):
