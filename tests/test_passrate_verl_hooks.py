@@ -8,6 +8,7 @@ build_checkpoint_callback and AgentLoopOutput are the real classes; only Transfe
 from __future__ import annotations
 
 import copy
+import pickle
 from types import SimpleNamespace
 
 import pytest
@@ -82,6 +83,14 @@ def test_verl_builds_our_sampler_and_callback_from_the_documented_keys(base_conf
     async_cfg = _config(base_config, tmp_path, **{"trainer.v1.trainer_mode": "colocate_async"})
     _, async_sampler, _ = _make(async_cfg, fake_tq, make_rows(8))
     assert type(async_sampler) is PassRateReplayBufferAsync
+
+
+def test_config_survives_the_pickling_ray_does(base_config, tmp_path, fake_tq):
+    # main_ppo hands the config to its TaskRunner actor through Ray (pickle); sampler_kwargs must still reach
+    # the root config there for the factory to read algorithm.filter_groups and data.
+    cfg = pickle.loads(pickle.dumps(_config(base_config, tmp_path, **{"algorithm.filter_groups.enable": True})))
+    _, sampler, _ = _make(cfg, fake_tq, make_rows(8))
+    assert sampler.filter_groups_metric == "acc" and sampler.gen_batch_size == 1
 
 
 @pytest.mark.parametrize("dapo", [False, True])
