@@ -1,0 +1,89 @@
+"""Test inputs for the SFT builder: a pass-rate export made from REAL data_prep output of MATH-Vision rows.
+
+The files have exactly the schema ``python -m verl_rise.passrate export`` writes: the original RL parquet rows, the
+statistics columns, and ``correct_responses`` in ``inconsistent.parquet``. Buckets and responses are chosen by the
+test (there is no RL run here); everything else is real.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from data_prep import mathvision
+from tests.paths import MATHVISION
+
+BUCKETS = ("hard", "inconsistent", "solved", "unseen")
+STAT_COLUMNS = (
+    ("passrate_bucket", pa.string()),
+    ("passrate", pa.float64()),
+    ("passrate_attempts", pa.int64()),
+    ("passrate_correct", pa.int64()),
+)
+RESPONSE_TYPE = pa.list_(pa.struct([("response", pa.string()), ("score", pa.float64()), ("step", pa.int64())]))
+
+
+def convert_train(out_dir: Path) -> Path:
+    """Run data_prep's MATH-Vision converter on ../shared train.jsonl; returns the RL parquet."""
+    dest = out_dir / "train.parquet"
+    code = mathvision.main(["-i", str(MATHVISION / "train.jsonl"), "-o", str(dest), "--no-progress"])
+    assert code == 0
+    return dest
+
+
+def write_export(
+    rl_parquet: Path,
+    out_dir: Path,
+    bucket_of: dict[str, str],
+    responses: dict[str, list[dict]] | None = None,
+    default_bucket: str = "solved",
+) -> dict[str, int]:
+    """Split an RL parquet into the four export files.
+
+    Args:
+        rl_parquet: data_prep output.
+        out_dir: the export directory.
+        bucket_of: prompt_id -> bucket; other prompts get ``default_bucket``.
+        responses: prompt_id -> ``correct_responses`` items for inconsistent prompts.
+
+    Returns:
+        rows per bucket.
+    """
+    responses = responses or {}
+    table = pq.read_table(rl_parquet)
+    rows = table.to_pylist()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    attempts = 8
+    for bucket in BUCKETS:
+        part = [r for r in rows if bucket_of.get(r["extra_info"]["prompt_id"], default_bucket) == bucket]
+        correct = {"hard": 0, "solved": attempts, "unseen": 0}
+        stats = {
+            "passrate_bucket": [bucket] * len(part),
+            "passrate": [None if bucket == "unseen" else
+                         (len(responses.get(r["extra_info"]["prompt_id"], [])) or 1) / attempts
+                         if bucket == "inconsistent" else correct[bucket] / attempts for r in part],
+            "passrate_attempts": [0 if bucket == "unseen" else attempts] * len(part),
+            "passrate_correct": [correct.get(bucket, 1) for _ in part],
+        }
+        t = pa.Table.from_pylist(part, schema=table.schema)
+        for name, typ in STAT_COLUMNS:
+            t = t.append_column(name, pa.array(stats[name], typ))
+        if bucket == "inconsistent":
+            t = t.append_column("correct_responses", pa.array(
+                [responses.get(r["extra_info"]["prompt_id"], []) for r in part], RESPONSE_TYPE))
+        pq.write_table(t, out_dir / f"{bucket}.parquet")
+        counts[bucket] = len(part)
+    (out_dir / "summary.json").write_text(json.dumps({"rows_per_bucket": counts}))
+    return counts
+
+
+def mathvision_prompt_ids(rl_parquet: Path) -> dict[str, str]:
+    """MATH-V ``id`` -> prompt_id for the converted train rows (rows are written in input order, none rejected)."""
+    raw = [json.loads(line) for line in (MATHVISION / "train.jsonl").read_text().splitlines() if line.strip()]
+    ids = pq.read_table(rl_parquet, columns=["extra_info"]).column("extra_info").to_pylist()
+    assert len(raw) == len(ids)
+    return {r["id"]: e["prompt_id"] for r, e in zip(raw, ids)}
