@@ -87,3 +87,15 @@ def mathvision_prompt_ids(rl_parquet: Path) -> dict[str, str]:
     ids = pq.read_table(rl_parquet, columns=["extra_info"]).column("extra_info").to_pylist()
     assert len(raw) == len(ids)
     return {r["id"]: e["prompt_id"] for r, e in zip(raw, ids)}
+
+
+def train_rows(rl_parquet: Path) -> dict[str, dict]:
+    """MATH-V ``id`` -> converted RL row dict."""
+    raw = [json.loads(line) for line in (MATHVISION / "train.jsonl").read_text().splitlines() if line.strip()]
+    rows = pq.read_table(rl_parquet).to_pylist()
+    return {r["id"]: row for r, row in zip(raw, rows)}
+
+
+def rise(reasoning: str, answer: str) -> str:
+    """A response in the RISE format (the layout of the Metis-RISE system prompt's example)."""
+    return f"<think> {reasoning} </think><answer> The answer is $\\boxed{{{answer}}}$ </answer>"

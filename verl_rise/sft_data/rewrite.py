@@ -115,8 +115,8 @@ def reasoning_chars(text: str, *, bare_final_line: bool = False) -> int:
     ``, therefore`` before that point: ``6 faces, so Elsa has $\\boxed{42}$ faces`` keeps ``6 faces``.
 
     Example:
-        >>> reasoning_chars("2 + 0 = 2. So Maria took $\\boxed{2}$ apples.")
-        6
+        >>> reasoning_chars("2 + 0 = 2. So Maria took $\\\\boxed{2}$ apples.")
+        5
         >>> reasoning_chars("The answer is (D).")
         0
     """
@@ -133,8 +133,8 @@ def reasoning_chars(text: str, *, bare_final_line: bool = False) -> int:
         elif cue is not None and final_sentence_answer(line) is not None:
             cut = line_start + cue.start()
         else:
-            cut = len(text)
-    start = max([text.rfind(end, 0, cut) + len(end) for end in _SENTENCE_ENDS if text.rfind(end, 0, cut) >= 0] or [0])
+            return len(re.sub(r"\s", "", unbox_all(text)))  # no answer sentence: all of it is reasoning
+    start = max([text.rfind(end, 0, cut) for end in _SENTENCE_ENDS] + [0])
     return len(re.sub(r"\s", "", unbox_all(text[:start])))
 
 
