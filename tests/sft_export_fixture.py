@@ -99,3 +99,37 @@ def train_rows(rl_parquet: Path) -> dict[str, dict]:
 def rise(reasoning: str, answer: str) -> str:
     """A response in the RISE format (the layout of the Metis-RISE system prompt's example)."""
     return f"<think> {reasoning} </think><answer> The answer is $\\boxed{{{answer}}}$ </answer>"
+
+
+#: Small text-only math problems with worked solutions in the MATH layout (solution ends in a \boxed{} answer).
+TEXT_PROBLEMS = [
+    ("What is $3 \\cdot 4 + 5$?", "Multiplication comes first: $3 \\cdot 4 = 12$, then $12 + 5 = 17$. "
+     "So the value is $\\boxed{17}$."),
+    ("A rectangle is 6 cm long and 4 cm wide. What is its area in square centimetres?",
+     "The area of a rectangle is length times width, $6 \\cdot 4 = 24$, so the area is $\\boxed{24}$."),
+    ("Solve $2x + 3 = 11$ for $x$.", "Subtract 3 from both sides: $2x = 8$. Divide by 2: $x = \\boxed{4}$."),
+    ("What is the sum of the interior angles of a triangle, in degrees?",
+     "Angles of a triangle always add up to a straight angle. A straight angle is $\\boxed{180}$ degrees."),
+    ("How many minutes are there in 2.5 hours?", "One hour has 60 minutes, and $2.5 \\cdot 60 = 150$.\n"
+     "The answer is: $\\boxed{150}$"),
+    ("What is 7 squared?", "$\\boxed{49}$"),  # correct but no reasoning: rejected
+]
+
+
+def write_text_only(out_dir: Path, problems=TEXT_PROBLEMS) -> Path:
+    """data_prep.text_only on a MATH-style JSONL, plus a ``response`` column holding each worked solution."""
+    from data_prep import text_only
+
+    src = out_dir / "text.jsonl"
+    src.write_text("".join(json.dumps({"problem": q, "solution": s}) + "\n" for q, s in problems))
+    rl = out_dir / "text_rl.parquet"
+    code = text_only.main(["-i", str(src), "-o", str(rl), "--answer-field", "solution", "--answer-from-boxed",
+                           "--no-progress"])
+    assert code == 0
+    table = pq.read_table(rl)
+    solution_of = dict(problems)
+    questions = [e["question"] for e in table.column("extra_info").to_pylist()]
+    table = table.append_column("response", pa.array([solution_of[q] for q in questions], pa.string()))
+    dest = out_dir / "text_sft_input.parquet"
+    pq.write_table(table, dest)
+    return dest
