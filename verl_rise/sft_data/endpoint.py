@@ -9,8 +9,8 @@ set) so every sample is cached and retried on its own and servers without ``n > 
 * Concurrency is bounded by an ``asyncio.Semaphore`` held only while a request is on the wire (not during
   back-off sleeps), and by httpx's connection limit.
 * Each attempt has a hard deadline (``timeout_s``, also httpx's per-phase timeout). Timeouts, transport errors and
-  HTTP 408/409/429/5xx are retried with exponential back-off and jitter (tenacity ``wait_exponential_jitter``) up
-  to ``max_attempts``; other 4xx fail at once.
+  HTTP 408/409/429/5xx are retried with exponential back-off and jitter (tenacity ``wait_exponential`` +
+  ``wait_random``) up to ``max_attempts``; other 4xx fail at once.
 * Responses are cached on disk (:mod:`verl_rise.sft_data.cache`) before anything else happens with them.
 * The API key comes from the environment variable ``api_key_env`` (sent as ``Authorization: Bearer``; omitted
   when unset, as a local vLLM server needs none).
@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 from PIL import Image
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 from tqdm import tqdm
 
 from verl_rise.sft_data.cache import ResponseCache, cache_key, params_hash
@@ -209,7 +209,9 @@ async def _one(
     result = EndpointResult(row.prompt_id, sample)
     retrying = AsyncRetrying(
         stop=stop_after_attempt(cfg.max_attempts),
-        wait=wait_exponential_jitter(initial=cfg.backoff_initial_s, max=cfg.backoff_max_s),
+        # initial * 2**(n-1) capped at backoff_max_s, plus up to backoff_initial_s of jitter.
+        wait=wait_exponential(multiplier=cfg.backoff_initial_s, max=cfg.backoff_max_s)
+        + wait_random(0, cfg.backoff_initial_s),
         retry=retry_if_exception(_retryable),
         reraise=True,
     )
