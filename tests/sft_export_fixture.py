@@ -17,11 +17,21 @@ from data_prep import mathvision
 from tests.paths import MATHVISION
 
 BUCKETS = ("hard", "inconsistent", "solved", "unseen")
+# The statistics columns of verl_rise.passrate.export (same names, same types, same order).
 STAT_COLUMNS = (
     ("passrate_bucket", pa.string()),
     ("passrate", pa.float64()),
     ("passrate_attempts", pa.int64()),
     ("passrate_correct", pa.int64()),
+    ("passrate_overall", pa.float64()),
+    ("passrate_overall_attempts", pa.int64()),
+    ("passrate_overall_correct", pa.int64()),
+    ("passrate_window", pa.float64()),
+    ("passrate_window_attempts", pa.int64()),
+    ("passrate_window_correct", pa.int64()),
+    ("passrate_mean_score", pa.float64()),
+    ("passrate_first_step_solved", pa.int64()),
+    ("passrate_last_step_seen", pa.int64()),
 )
 RESPONSE_TYPE = pa.list_(pa.struct([("response", pa.string()), ("score", pa.float64()), ("step", pa.int64())]))
 
@@ -60,14 +70,20 @@ def write_export(
     attempts = 8
     for bucket in BUCKETS:
         part = [r for r in rows if bucket_of.get(r["extra_info"]["prompt_id"], default_bucket) == bucket]
-        correct = {"hard": 0, "solved": attempts, "unseen": 0}
+        correct = [0 if bucket in ("hard", "unseen") else attempts if bucket == "solved"
+                   else max(1, min(attempts - 1, len(responses.get(r["extra_info"]["prompt_id"], []))))
+                   for r in part]
+        seen = bucket != "unseen"
+        rate = [c / attempts if seen else None for c in correct]
+        n_att = [attempts if seen else 0] * len(part)
         stats = {
             "passrate_bucket": [bucket] * len(part),
-            "passrate": [None if bucket == "unseen" else
-                         (len(responses.get(r["extra_info"]["prompt_id"], [])) or 1) / attempts
-                         if bucket == "inconsistent" else correct[bucket] / attempts for r in part],
-            "passrate_attempts": [0 if bucket == "unseen" else attempts] * len(part),
-            "passrate_correct": [correct.get(bucket, 1) for _ in part],
+            "passrate": rate, "passrate_attempts": n_att, "passrate_correct": correct,
+            "passrate_overall": rate, "passrate_overall_attempts": n_att, "passrate_overall_correct": correct,
+            "passrate_window": rate, "passrate_window_attempts": n_att, "passrate_window_correct": correct,
+            "passrate_mean_score": [None if x is None else 0.9 * x + 0.1 for x in rate],
+            "passrate_first_step_solved": [1 if c else None for c in correct],
+            "passrate_last_step_seen": [10 if seen else None for _ in part],
         }
         t = pa.Table.from_pylist(part, schema=table.schema)
         for name, typ in STAT_COLUMNS:

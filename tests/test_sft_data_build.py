@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +21,10 @@ from verl_rise.sft_data import records as R
 from verl_rise.sft_data.build import BuildConfig, build
 from verl_rise.sft_data.cli import main
 from verl_rise.sft_data.inputs import SFTInputError
+
+def _count(items, key):
+    return dict(Counter(i[key] for i in items))
+
 
 GOOD = rise("Reading the sequence 100, 90, 80, 70: each number is ten less, so 70 - 10 = 60 comes next.", "60")
 
@@ -50,10 +55,11 @@ def test_every_row_and_candidate_is_accounted_for(export, tmp_path):
     out = tmp_path / "out"
     coverage = [json.loads(line) for line in (out / "coverage.jsonl").read_text().splitlines()]
     assert len(coverage) == sum(counts.values()) == 400
-    assert Counter_of(coverage, "bucket") == counts
+    assert _count(coverage, "bucket") == counts
     # Solved/unseen rows are dropped with their bucket as the reason.
-    assert Counter_of([c for c in coverage if c["bucket"] == "solved"], "reason") == {"solved_dropped": counts["solved"]}
-    assert Counter_of([c for c in coverage if c["bucket"] == "unseen"], "reason") == {"unseen_dropped": 2}
+    solved = [c for c in coverage if c["bucket"] == "solved"]
+    assert _count(solved, "reason") == {"solved_dropped": counts["solved"]}
+    assert _count([c for c in coverage if c["bucket"] == "unseen"], "reason") == {"unseen_dropped": 2}
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
     sft = pq.read_table(out / "sft.parquet").to_pylist()
     assert stats["sft_rows"] == len(sft)
@@ -63,7 +69,7 @@ def test_every_row_and_candidate_is_accounted_for(export, tmp_path):
         assert c["rejected"] == sum(r["source"] == source for r in rejects)
         assert set(c["reject_reasons"]) <= set(R.REASONS)
     # Coverage rows of hard/inconsistent prompts count exactly the SFT rows of their prompt.
-    per_prompt = Counter_of([r["extra_info"] for r in sft if r["extra_info"]["sft_source"] != R.TEXT_ONLY],
+    per_prompt = _count([r["extra_info"] for r in sft if r["extra_info"]["sft_source"] != R.TEXT_ONLY],
                             "prompt_id")
     assert {c["prompt_id"]: c["sft_rows"] for c in coverage if c["sft_rows"]} == per_prompt
     # Text-only: ratio 0.5 of the multimodal rows, the rest over_ratio.
@@ -79,12 +85,6 @@ def test_every_row_and_candidate_is_accounted_for(export, tmp_path):
     assert not [p for p in out.rglob("*.tmp")]
     assert (out / "stats.png").stat().st_size > 0 and (out / "stats.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "stats.json").read_text())["sft_rows"] == len(sft)
-
-
-def Counter_of(items, key):
-    from collections import Counter
-
-    return dict(Counter(i[key] for i in items))
 
 
 def test_duplicates_across_sources_are_removed(export, tmp_path):

@@ -90,8 +90,10 @@ def test_bare_answers_have_no_reasoning(response):
 
 
 def test_reasoning_chars_keeps_a_concluding_clause_apart():
-    assert reasoning_chars("A tetrahedron has 4 faces, so Elsa has $\\boxed{42}$ faces.") == len("Atetrahedronhas4faces")
-    assert reasoning_chars("$\\angle BMC = 120^\\circ$\n\nTherefore, the answer is (D).") == len("$\\angleBMC=120^\\circ$")
+    clause = "A tetrahedron has 4 faces, so Elsa has $\\boxed{42}$ faces."
+    assert reasoning_chars(clause) == len("Atetrahedronhas4faces")
+    final_line = "$\\angle BMC = 120^\\circ$\n\nTherefore, the answer is (D)."
+    assert reasoning_chars(final_line) == len("$\\angleBMC=120^\\circ$")
 
 
 def test_already_rise_response_is_kept_as_is():

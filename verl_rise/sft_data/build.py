@@ -25,7 +25,6 @@ Accounting (checked before ``stats.json`` is written; a mismatch is a bug and ra
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint-seed", type=int, default=None, help="send seed + sample index with each request")
     p.add_argument("--endpoint-system-prompt", default=None,
                    help="system message for the endpoint: default keeps the prompt's (Metis-RISE) one, '' drops it")
-    p.add_argument("--endpoint-extra-body", default="{}", help='JSON object of more request fields, e.g. \'{"top_k": 20}\'')
+    p.add_argument("--endpoint-extra-body", default="{}",
+                   help='JSON object of more request fields, e.g. \'{"top_k": 20}\'')
     p.add_argument("--endpoint-cache", type=Path, default=None, help="SQLite cache (default OUT/endpoint_cache.sqlite)")
     p.add_argument("--endpoint-prompts", choices=("uncovered", "hard"), default="uncovered",
                    help="ask for hard prompts without a verified expert-file trajectory (default) or all hard ones")

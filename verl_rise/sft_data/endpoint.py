@@ -205,7 +205,8 @@ async def _one(
     key = cache_key(cfg.model, row.prompt_id, sample, phash)
     hit = cache.get(key)
     if hit is not None:
-        return EndpointResult(row.prompt_id, sample, hit["content"], hit["reasoning"], hit["finish_reason"], cached=True)
+        return EndpointResult(row.prompt_id, sample, hit["content"], hit["reasoning"], hit["finish_reason"],
+                              cached=True)
     result = EndpointResult(row.prompt_id, sample)
     retrying = AsyncRetrying(
         stop=stop_after_attempt(cfg.max_attempts),
@@ -235,7 +236,8 @@ async def _one(
         result.error = f"{kind} after {result.attempts} attempt(s): {exc}"
         return result
     cache.put(key, model=cfg.model, prompt_id=row.prompt_id, sample=sample, phash=phash, response=parsed)
-    result.content, result.reasoning, result.finish_reason = parsed["content"], parsed["reasoning"], parsed["finish_reason"]
+    result.content, result.reasoning = parsed["content"], parsed["reasoning"]
+    result.finish_reason = parsed["finish_reason"]
     return result
 
 
