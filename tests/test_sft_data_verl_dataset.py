@@ -92,6 +92,35 @@ def test_multiturn_sft_dataset_reads_the_parquet(sft, processor):
     assert sources == {R.SELF_DISTILLED, R.EXPERT_FILE, R.TEXT_ONLY}
 
 
+def test_mixed_text_and_image_batches_collate_with_the_mixed_modal_dataset(sft, processor):
+    from omegaconf import OmegaConf
+    from verl.utils.dataset.dataset_utils import DatasetPadMode, SFTTensorCollator
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+    from verl.utils.import_utils import load_extern_object
+    from verl.utils.model import extract_multi_modal_inputs
+
+    _, out = sft
+    path = str(out / "sft.parquet")
+    rows = pq.read_table(path).to_pylist()
+    text = next(i for i, r in enumerate(rows) if not r["images"])
+    image = next(i for i, r in enumerate(rows) if r["images"])
+    config = OmegaConf.create({"max_length": 4096, "pad_mode": "no_padding"})
+    collate = SFTTensorCollator(DatasetPadMode.NO_PADDING)
+    plain = MultiTurnSFTDataset(path, processor.tokenizer, config, processor=processor)
+    with pytest.raises(KeyError, match="multi_modal_inputs"):  # verl 0.9.1: a text row first breaks the batch
+        collate([plain[text], plain[image]])
+    # The class verl's trainer loads from `data.custom_cls` (same loader, same arguments as sft_trainer.py).
+    cls = load_extern_object("pkg://verl_rise.sft_data.verl_dataset", "MixedModalSFTDataset")
+    ds = cls(parquet_files=path, tokenizer=processor.tokenizer, config=config, processor=processor, max_samples=-1)
+    grid = ds[image]["multi_modal_inputs"]["image_grid_thw"]
+    for order in ([text, image], [image, text]):
+        batch = collate([ds[i] for i in order])
+        mm = extract_multi_modal_inputs([batch["multi_modal_inputs"][j] for j in range(len(order))])
+        assert torch.equal(mm["image_grid_thw"], grid)  # the image row's inputs survive, the text row adds none
+        assert mm["pixel_values"].shape[0] == int(grid.prod())
+    assert ds[text]["multi_modal_inputs"] is None
+
+
 def test_llamafactory_export(sft):
     import datasets
 
