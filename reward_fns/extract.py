@@ -150,3 +150,35 @@ def has_complete_box(text: str) -> bool:
             pending_box = False
         i += 1
     return False
+
+
+def unbox_all(text: str) -> str:
+    """Replace every complete ``\\boxed{X}`` in ``text`` with ``X`` (same brace rules as :func:`last_boxed`).
+
+    Used when a response is rewritten so that its only box is the final answer's (an earlier box would
+    otherwise be graded if the final one were ever dropped). Unclosed or brace-less boxes are left as they are.
+    Linear in the text length per box.
+
+    Example:
+        >>> unbox_all(r"so $\\boxed{\\frac{1}{2}}$ and \\boxed{3}, not \\boxed 4")
+        'so $\\\\frac{1}{2}$ and 3, not \\\\boxed 4'
+    """
+    out: list[str] = []
+    i = 0
+    while True:
+        start = text.find(_BOX, i)
+        if start < 0:
+            out.append(text[i:])
+            return "".join(out)
+        j = start + len(_BOX)
+        while j < len(text) and text[j] in " \t\n":
+            j += 1
+        close = _match_braces(text, j, len(text))[0] if j < len(text) and text[j] == "{" else -1
+        if close < 0:
+            out.append(text[i:j])
+            i = j
+            continue
+        out.append(text[i:start])
+        # The content may itself hold boxes (\boxed{\boxed{2}}): unbox it too.
+        out.append(unbox_all(text[j + 1 : close]))
+        i = close + 1
