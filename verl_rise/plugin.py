@@ -77,5 +77,6 @@ def _check_reward_fns() -> None:
 
 
 from verl_rise import cpu_backend  # noqa: E402,F401  (CPU platform + hf rollout registration steps)
+from verl_rise import vision_freeze  # noqa: E402,F401  (actor.freeze_vision_tower, unimplemented in verl 0.9.1)
 
 load()
