@@ -335,10 +335,21 @@ def test_profile_with_dapo_filter_passes_verl_startup_validation(name):
     assert trainer.replay_buffer.filter_groups_metric == "acc"
 
 
+#: The overrides docs/passrate.md gives for a run without pass-rate tracking.
+TRACKING_OFF = [
+    "trainer.checkpoint_callback_class=null",
+    "trainer.v1.sampler.custom_sampler.path=null",
+    "trainer.v1.sampler.custom_sampler.name=null",
+]
+
+
 @pytest.mark.parametrize("name", PROFILES)
 def test_profile_records_pass_rates(name, tmp_path):
     """Stage 1 records pass rates by default: verl builds our sampler and checkpoint callback from the recipe,
     with the tracker directory beside the checkpoints, and building them touches no file."""
+    from verl.trainer.ppo.checkpoint_callback import CheckpointCallback
+    from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
+
     from verl_rise.passrate.recorder import PassRateConfig
     from verl_rise.passrate.verl_hooks import PassRateCheckpointCallback, PassRateReplayBuffer
 
@@ -352,6 +363,10 @@ def test_profile_records_pass_rates(name, tmp_path):
     assert type(trainer.replay_buffer) is PassRateReplayBuffer
     assert type(trainer.checkpoint_callback) is PassRateCheckpointCallback
     assert not ckpt.exists(), "the tracker directory is created at the first training step, not at start-up"
+    # Switched off as docs/passrate.md says: verl's own sampler, no callback.
+    off = compose_profile(RECIPES_DIR, name, [f"trainer.default_local_dir={ckpt}", *TRACKING_OFF])
+    trainer = run_verl_startup_validation(off)
+    assert type(trainer.replay_buffer) is ReplayBuffer and type(trainer.checkpoint_callback) is CheckpointCallback
 
 
 @pytest.mark.parametrize("name", ALL_RECIPES)
