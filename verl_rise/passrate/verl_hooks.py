@@ -35,7 +35,7 @@ How the state is saved and restored
     used. verl calls the callback *after* writing ``latest_checkpointed_iteration.txt`` (trainer_base.py:1021-1027);
     a kill in between is covered because the records of every step are on disk before its checkpoint starts.
 
-Config keys (add to a recipe; see ``recipes/`` and docs in :mod:`verl_rise.passrate`)::
+Config keys (``recipes/rise_grpo.yaml`` sets them, so every rise_grpo profile tracks; docs/passrate.md)::
 
     trainer:
       checkpoint_callback_class: verl_rise.passrate.verl_hooks.PassRateCheckpointCallback
