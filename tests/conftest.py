@@ -147,10 +147,12 @@ SWEEP_K = 8
 
 def _run_cli(args: list[str], cwd: Path, what: str, timeout: float) -> subprocess.CompletedProcess:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    paths = [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        pytest.fail(f"{what} failed (rc={proc.returncode}): {' '.join(args)}\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        pytest.fail(f"{what} failed (rc={proc.returncode}): {' '.join(args)}\n"
+                    f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
     return proc
 
 

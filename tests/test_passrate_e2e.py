@@ -220,7 +220,10 @@ def test_export_buckets_match_the_recorded_pass_rates(e2e_grpo, e2e_sweep_export
     for bucket, rows in exported.items():
         for row in rows:
             a = acc.get(row["extra_info"]["prompt_id"], [])
-            expected = "unseen" if not a else "hard" if sum(a) == 0 else "solved" if sum(a) == len(a) else "inconsistent"
+            if not a:
+                expected = "unseen"
+            else:
+                expected = "hard" if sum(a) == 0 else "solved" if sum(a) == len(a) else "inconsistent"
             assert bucket == row["passrate_bucket"] == expected
             assert row["passrate_attempts"] == len(a) and row["passrate_correct"] == sum(a)
             if a:
