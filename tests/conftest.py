@@ -186,6 +186,7 @@ def e2e_sweep_export(e2e_grpo):
               "--dataset", str(work / "train.parquet"), "--out", str(split_dir), "--quiet"],
              work, "pass-rate export", timeout=300)
     seconds["export"] = time.monotonic() - start
+    (work / "sweep_export_seconds.json").write_text(json.dumps(seconds))  # figures for docs (VERL_RISE_E2E_KEEP=1)
     yield E2ESweepExport(step, merged, sweep_dir, json.loads((sweep_dir / "sweep.json").read_text()),
                          read_jsonl(trace_path), split_dir, json.loads((split_dir / "summary.json").read_text()),
                          SWEEP_K, seconds)
