@@ -60,7 +60,8 @@ def _write_prompts(path: Path, n: int, seed: int) -> None:
             "images": [{"bytes": buf.getvalue(), "path": f"bench_{i}.png"}],
             "ability": "math",
             "reward_model": {"style": "rule", "ground_truth": ""},
-            "extra_info": {"index": i, "split": "train"},
+            # prompt_id: the recipe records pass rates per prompt (rise_grpo's tracker keys on it).
+            "extra_info": {"index": i, "split": "train", "prompt_id": f"bench-digits-{i}"},
         })
     pd.DataFrame(rows).to_parquet(path)
 

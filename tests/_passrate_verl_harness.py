@@ -163,7 +163,7 @@ class FakeRollout:
 
 
 def compose_config(tmp_dir: Path, overrides: list[str] = ()):
-    """verl's full config through our recipe, with the pass-rate keys documented in verl_hooks."""
+    """verl's full config through our recipe (which turns the pass-rate tracker on), small windows, no PNGs."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(REPO_ROOT / "recipes"), version_base=None):
@@ -172,13 +172,9 @@ def compose_config(tmp_dir: Path, overrides: list[str] = ()):
             overrides=[
                 # The base recipe leaves hydra.searchpath to the size profiles (see recipes/rise_grpo.yaml).
                 "hydra.searchpath=[pkg://verl.trainer.config]",
-                "trainer.checkpoint_callback_class=verl_rise.passrate.verl_hooks.PassRateCheckpointCallback",
-                "trainer.v1.sampler.custom_sampler.path=pkg://verl_rise.passrate.verl_hooks",
-                "trainer.v1.sampler.custom_sampler.name=build_passrate_replay_buffer",
                 f"trainer.default_local_dir={tmp_dir}/ckpt",
-                "+trainer.v1.sampler.sampler_kwargs.passrate.dir=${trainer.default_local_dir}/passrate",
-                "+trainer.v1.sampler.sampler_kwargs.passrate.window_steps=2",
-                "+trainer.v1.sampler.sampler_kwargs.passrate.histogram=false",
+                "trainer.v1.sampler.sampler_kwargs.passrate.window_steps=2",
+                "trainer.v1.sampler.sampler_kwargs.passrate.histogram=false",
                 "data.train_batch_size=4",
                 *overrides,
             ],

@@ -2,7 +2,10 @@
 
 The CPU end-to-end GRPO run (:func:`e2e_grpo`) is session-scoped: Ray and the trainer start once per run (two runs:
 train one step and checkpoint, then resume, train one more step and validate) and every e2e assertion in
-tests/test_e2e_grpo_cpu.py reads what those runs left behind.
+tests/test_e2e_grpo_cpu.py and tests/test_passrate_e2e.py reads what those runs left behind. The runs use the
+recipe as users do: pass-rate tracking on (rise_grpo's default) and DAPO dynamic sampling switched on.
+:func:`e2e_sweep_export` chains one more main_ppo start off it: the post-RL pass-rate sweep on the merged final
+checkpoint, then the export.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ class E2EGRPO:
     workdir: Path
     initial_policy: Path
     ckpt_dir: Path
-    train_rows: list[dict]
+    train_rows: list[dict]  # train.parquet, in order: roles tests.e2e_support.ROLES
+    roles: dict[str, str]  # prompt_id -> "mixed" | "solved" | "hard" | "overlong"
     val_rows: list[dict]
     first: "object"  # tests.e2e_support.TrainerRun: 1 step from scratch, checkpoint saved
     resumed: "object"  # TrainerRun: resumes from that checkpoint, 1 more step, validation on testmini rows
@@ -62,6 +66,8 @@ def e2e_grpo():
     """Run verl's main_ppo twice with recipes/rise_grpo_cpu_tiny.yaml on this CPU (see tests/e2e_support.py)."""
     import pandas as pd
 
+    from transformers import AutoProcessor
+
     from tests import e2e_support as e2e
     from verl_rise.tiny_model import build_tiny_model
 
@@ -73,16 +79,22 @@ def e2e_grpo():
         tiny = build_tiny_model(workdir / "tiny", processor_dir=str(QWEN_PROCESSOR), seed=0)
         train_all = _convert_mathvision(MATHVISION / "train.jsonl", workdir / "train_all.parquet", "train")
         val_all = _convert_mathvision(MATHVISION / "testmini.jsonl", workdir / "testmini_all.parquet", "testmini")
-        # Two multiple-choice training prompts (one GRPO batch of 2 x n=8 rollouts) and four validation prompts.
-        train_rows = e2e.choice_rows(train_all, 2)
+        # Five training prompts (ROLES): two the primed policy gets right half the time (the GRPO batch of 2 x n=8
+        # rollouts it trains on), one it always gets right and one it never does (the groups DAPO throws away and
+        # the pass-rate tracker must still record), one longer than data.max_prompt_length (verl drops it). Four
+        # validation prompts.
+        processor = AutoProcessor.from_pretrained(str(tiny))
+        train_rows, roles = e2e.pick_training_rows(train_all, processor, max_prompt_length=384)
         val_rows = val_all[:4]
         pd.DataFrame(train_rows).to_parquet(workdir / "train.parquet")
         pd.DataFrame(val_rows).to_parquet(workdir / "testmini.parquet")
-        policy = e2e.prime_policy(tiny, train_rows, workdir / "policy")
+        primed_rows, answers = e2e.priming_answers(train_rows, roles)
+        policy = e2e.prime_policy(tiny, primed_rows, workdir / "policy", answers=answers)
         prep_seconds = time.monotonic() - start
 
         ckpt = workdir / "ckpt"
         common = [
+            "algorithm.filter_groups.enable=true",
             f"data.train_files={workdir / 'train.parquet'}",
             f"data.val_files={workdir / 'testmini.parquet'}",
             f"actor_rollout_ref.model.path={policy}",
@@ -103,10 +115,78 @@ def e2e_grpo():
         )
         if resumed.returncode != 0:
             pytest.fail(f"resumed CPU GRPO run failed (rc={resumed.returncode}):\n{resumed.log_tail()}")
-        yield E2EGRPO(workdir, policy, ckpt, train_rows, val_rows, first, resumed, rollout_first, rollout_resumed,
-                      prep_seconds)
+        yield E2EGRPO(workdir, policy, ckpt, train_rows,
+                      {r["extra_info"]["prompt_id"]: role for r, role in zip(train_rows, roles)}, val_rows, first,
+                      resumed, rollout_first, rollout_resumed, prep_seconds)
     finally:
         if os.environ.get("VERL_RISE_E2E_KEEP") == "1":
             print(f"e2e work directory kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass
+class E2ESweepExport:
+    """The post-RL sweep and export on the final checkpoint of :func:`e2e_grpo`."""
+
+    step: int  # the checkpoint merged (latest_checkpointed_iteration.txt)
+    merged: Path  # python -m verl.model_merger merge output (HF format)
+    sweep_dir: Path  # python -m verl_rise.passrate sweep --out
+    sweep: dict  # sweep_dir/sweep.json
+    trace: list[dict]  # hf rollout trace of the sweep's main_ppo run
+    split_dir: Path  # python -m verl_rise.passrate export --out
+    summary: dict  # split_dir/summary.json
+    k: int
+    seconds: dict  # merge / sweep / export wall times
+
+
+#: Responses per prompt in the e2e sweep: the primed mixed prompts are right about half the time, so a prompt
+#: lands in "inconsistent" unless all 8 agree (about 1 in 128 each).
+SWEEP_K = 8
+
+
+def _run_cli(args: list[str], cwd: Path, what: str, timeout: float) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    paths = [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        pytest.fail(f"{what} failed (rc={proc.returncode}): {' '.join(args)}\n"
+                    f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def e2e_sweep_export(e2e_grpo):
+    """Merge the e2e run's final checkpoint with verl's model merger, sweep the training rows with
+    ``python -m verl_rise.passrate sweep`` (one more main_ppo start, validation only) and export the split."""
+    import json
+
+    from tests.e2e_support import RECIPES_DIR, read_jsonl
+
+    work = e2e_grpo.workdir
+    step = int((e2e_grpo.ckpt_dir / "latest_checkpointed_iteration.txt").read_text().strip())
+    merged, sweep_dir, split_dir = work / "merged", work / "sweep", work / "split"
+    trace_path = work / "sweep.trace.jsonl"
+    seconds = {}
+    start = time.monotonic()
+    _run_cli(["-m", "verl.model_merger", "merge", "--backend", "fsdp",
+              "--local_dir", str(e2e_grpo.ckpt_dir / f"global_step_{step}" / "actor"), "--target_dir", str(merged)],
+             work, "verl model merger", timeout=600)
+    seconds["merge"] = time.monotonic() - start
+    start = time.monotonic()
+    _run_cli(["-m", "verl_rise.passrate", "sweep", "--model", str(merged), "--data", str(work / "train.parquet"),
+              "--k", str(SWEEP_K), "--out", str(sweep_dir), "--recipe", "rise_grpo_cpu_tiny",
+              "--config-path", str(RECIPES_DIR), "--quiet", "--timeout", "900",
+              f"+actor_rollout_ref.rollout.engine_kwargs.hf.trace_path={trace_path}"],
+             work, "pass-rate sweep", timeout=1000)
+    seconds["sweep"] = time.monotonic() - start
+    start = time.monotonic()
+    _run_cli(["-m", "verl_rise.passrate", "export", "--stats", str(sweep_dir / "stats"),
+              "--dataset", str(work / "train.parquet"), "--out", str(split_dir), "--quiet"],
+             work, "pass-rate export", timeout=300)
+    seconds["export"] = time.monotonic() - start
+    (work / "sweep_export_seconds.json").write_text(json.dumps(seconds))  # figures for docs (VERL_RISE_E2E_KEEP=1)
+    yield E2ESweepExport(step, merged, sweep_dir, json.loads((sweep_dir / "sweep.json").read_text()),
+                         read_jsonl(trace_path), split_dir, json.loads((split_dir / "summary.json").read_text()),
+                         SWEEP_K, seconds)

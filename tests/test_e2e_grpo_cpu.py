@@ -4,7 +4,8 @@ scored by reward_fns.rise.
 
 All tests read one session fixture (tests/conftest.py::e2e_grpo): a first run of 1 GRPO step from a primed tiny
 Qwen2.5-VL that saves a checkpoint, then a second run that resumes from it, trains step 2 and validates on
-testmini rows. Evidence comes from verl's own outputs (file-logger metrics, ``trainer.rollout_data_dir`` dumps,
+testmini rows. DAPO dynamic sampling is on, so a step generates more groups than it trains on (the pass-rate
+side of that is in tests/test_passrate_e2e.py). Evidence comes from verl's own outputs (file-logger metrics, ``trainer.rollout_data_dir`` dumps,
 checkpoints) and from the hf rollout's trace file (one line per generate batch / weight sync).
 """
 
@@ -55,9 +56,16 @@ def _checksum(state: dict) -> float:
     return sum(float(t.double().sum()) for t in state.values())
 
 
+def generated_groups(m: dict) -> int:
+    """GRPO groups a step generated, from verl's metrics: the trained batch plus the groups DAPO evicted and the
+    surplus it discarded (replay_buffer.py:371-379, 486-491)."""
+    return TRAIN_BATCH + int(m.get("training/filter_groups/evicted_samples", 0)) + int(
+        m.get("training/filter_groups/discarded_surplus_samples", 0))
+
+
 def test_rollouts_generated_with_images(e2e_grpo):
     train_batches = _events(e2e_grpo.first, "generate", greedy=False)
-    assert sum(e["requests"] for e in train_batches) == TRAIN_BATCH * N_ROLLOUTS
+    assert sum(e["requests"] for e in train_batches) == generated_groups(e2e_grpo.first.step_metrics(1)) * N_ROLLOUTS
     assert all(e["with_images"] == e["requests"] for e in train_batches)
     # Each request carried its image into the model: pixel patches and <|image_pad|> runs of matching size
     # (4 patches merge into one visual token).
@@ -143,7 +151,7 @@ def test_resumed_run_continues_from_the_checkpoint(e2e_grpo):
     assert first_sync["checksum"] == pytest.approx(_checksum(_checkpoint_state(e2e_grpo.ckpt_dir, 1)), rel=1e-9)
     rollouts = _events(e2e_grpo.resumed, "generate", greedy=False)
     assert rollouts and all(e["global_steps"] == 1 for e in rollouts)
-    assert sum(e["requests"] for e in rollouts) == TRAIN_BATCH * N_ROLLOUTS
+    assert sum(e["requests"] for e in rollouts) == generated_groups(e2e_grpo.resumed.step_metrics(2)) * N_ROLLOUTS
     assert _checksum(_checkpoint_state(e2e_grpo.ckpt_dir, 2)) != pytest.approx(first_sync["checksum"], rel=1e-12)
 
 

@@ -78,8 +78,10 @@ def test_verl_builds_our_sampler_and_callback_from_the_documented_keys(base_conf
     _, sampler, callback = _make(cfg, fake_tq, make_rows(8))
     assert type(sampler) is PassRateReplayBuffer and isinstance(sampler, verl_replay_buffer.ReplayBuffer)
     assert type(callback) is PassRateCheckpointCallback
-    assert sampler.passrate.config.dir == str(tmp_path / "ckpt" / "passrate")
-    assert sampler.passrate.config.window_steps == 2
+    assert sampler._passrate_cfg.dir == str(tmp_path / "ckpt" / "passrate")
+    assert sampler._passrate_cfg.window_steps == 2
+    # verl also builds the sampler in validation-only runs: nothing may touch the tracker dir before training.
+    assert sampler.passrate is None and not (tmp_path / "ckpt").exists()
     async_cfg = _config(base_config, tmp_path, **{"trainer.v1.trainer_mode": "colocate_async"})
     _, async_sampler, _ = _make(async_cfg, fake_tq, make_rows(8))
     assert type(async_sampler) is PassRateReplayBufferAsync
@@ -157,7 +159,7 @@ def test_validation_groups_are_not_recorded(base_config, tmp_path, fake_tq):
     uids = rollout.dispatch(3, partition_id="val", n=2)
     batch, _ = sampler.sample(global_steps=0, partition_id="val", batch_size=3)
     assert {k.split("_")[0] for k in batch.keys} == set(uids)
-    assert sampler.passrate.tracker.total_records == 0
+    assert sampler.passrate is None and not (tmp_path / "ckpt").exists()
 
 
 def test_killed_run_resumed_by_verl_ends_with_the_same_totals(base_config, tmp_path, fake_tq, monkeypatch):
@@ -194,6 +196,28 @@ def test_async_sampler_records_every_group_that_left_the_buffer(base_config, tmp
     still_buffered = {k.split("_")[0] for k in fake_tq.kv_list("train").get("train", {})}
     assert tracker_totals(sampler) == rollout.ledger.totals(exclude_uids=still_buffered)
     assert sampler.passrate.tracker.total_records > 0
+
+
+def test_step_metrics_reported_once_per_step_with_several_mini_batches(base_config, tmp_path, fake_tq):
+    """separate_async samples parameter_sync_step mini-batches per step and reduces their metrics with verl's
+    MetricsAggregator (sums 'total' metrics, averages counts): the step's pass-rate metrics must come through it
+    exactly as the tracker has them."""
+    from verl.trainer.ppo.v1.utils import MetricsAggregator
+
+    cfg = _config(base_config, tmp_path, **{"trainer.v1.trainer_mode": "separate_async",
+                                             "trainer.v1.separate_async.parameter_sync_step": 4})
+    rollout, sampler, _ = _make(cfg, fake_tq, make_rows(20))
+    for step in (1, 2):
+        rollout.step = step
+        rollout.dispatch(BATCH)
+        aggregator = MetricsAggregator()
+        for mini in range(4):  # PPOTrainer.step: one sample() per local update, BATCH // 4 prompts each
+            _, metrics = sampler.sample(global_steps=step, partition_id="train", batch_size=BATCH // 4)
+            assert any(k.startswith("passrate/") for k in metrics) is (mini == 3)
+            aggregator.add_step_metrics(metrics, sample_count=N)
+        logged = aggregator.get_aggregated_metrics()
+        assert logged["passrate/total_records"] == sampler.passrate.tracker.total_records == step * BATCH * N
+        assert logged["passrate/step_records"] == logged["passrate/step_records_trained"] == BATCH * N
 
 
 def test_missing_prompt_id_is_a_clear_error(base_config, tmp_path, fake_tq):

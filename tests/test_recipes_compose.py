@@ -64,6 +64,11 @@ FREE_FORM_DICTS = {
     ),
     "actor_rollout_ref.ref.fsdp_config.mixed_precision": "as actor_rollout_ref.actor.fsdp_config.mixed_precision",
     "actor_rollout_ref.rollout.engine_kwargs.hf": "verl-rise hf rollout engine options (verl_rise/hf_rollout/server.py)",
+    "trainer.v1.sampler.sampler_kwargs": (
+        "keyword arguments of the custom sampler (trainer/ppo/v1/trainer_base.py:160 passes the node as "
+        "sampler_kwargs); verl-rise's pass-rate tracker reads its `passrate` block (verl_rise/passrate/recorder.py "
+        "PassRateConfig, which rejects unknown keys)"
+    ),
 }
 
 #: Placeholders for the paths a user must supply; the model path must be a real HF model dir (config + processor)
@@ -328,6 +333,40 @@ def test_profile_with_dapo_filter_passes_verl_startup_validation(name):
     """The DAPO dynamic-sampling option (rise_grpo.yaml) must also be a valid configuration of every profile."""
     trainer = run_verl_startup_validation(compose_profile(RECIPES_DIR, name, ["algorithm.filter_groups.enable=true"]))
     assert trainer.replay_buffer.filter_groups_metric == "acc"
+
+
+#: The overrides docs/passrate.md gives for a run without pass-rate tracking.
+TRACKING_OFF = [
+    "trainer.checkpoint_callback_class=null",
+    "trainer.v1.sampler.custom_sampler.path=null",
+    "trainer.v1.sampler.custom_sampler.name=null",
+]
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profile_records_pass_rates(name, tmp_path):
+    """Stage 1 records pass rates by default: verl builds our sampler and checkpoint callback from the recipe,
+    with the tracker directory beside the checkpoints, and building them touches no file."""
+    from verl.trainer.ppo.checkpoint_callback import CheckpointCallback
+    from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
+
+    from verl_rise.passrate.recorder import PassRateConfig
+    from verl_rise.passrate.verl_hooks import PassRateCheckpointCallback, PassRateReplayBuffer
+
+    ckpt = tmp_path / "ckpt"
+    cfg = compose_profile(RECIPES_DIR, name, [f"trainer.default_local_dir={ckpt}"])
+    config = PassRateConfig.from_mapping(
+        OmegaConf.to_container(cfg.trainer.v1.sampler.sampler_kwargs.passrate, resolve=True)
+    )
+    assert config.dir == f"{ckpt}/passrate"
+    trainer = run_verl_startup_validation(cfg)
+    assert type(trainer.replay_buffer) is PassRateReplayBuffer
+    assert type(trainer.checkpoint_callback) is PassRateCheckpointCallback
+    assert not ckpt.exists(), "the tracker directory is created at the first training step, not at start-up"
+    # Switched off as docs/passrate.md says: verl's own sampler, no callback.
+    off = compose_profile(RECIPES_DIR, name, [f"trainer.default_local_dir={ckpt}", *TRACKING_OFF])
+    trainer = run_verl_startup_validation(off)
+    assert type(trainer.replay_buffer) is ReplayBuffer and type(trainer.checkpoint_callback) is CheckpointCallback
 
 
 @pytest.mark.parametrize("name", ALL_RECIPES)

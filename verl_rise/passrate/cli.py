@@ -1,4 +1,4 @@
-"""Command line: ``python -m verl_rise.passrate {export,ingest-dumps,summary} ...`` (``--help`` on each)."""
+"""Command line: ``python -m verl_rise.passrate {sweep,export,ingest-dumps,summary} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m verl_rise.passrate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    sw = sub.add_parser(
+        "sweep",
+        help="sample k responses per prompt from an HF model with verl (main_ppo, validation only), ingest them",
+        description="Runs python -m verl.trainer.main_ppo with trainer.val_only=true, val_kwargs.n=K, sampling at "
+        "--temperature, the sweep reward and trainer.validation_data_dir=OUT/dumps, then ingests the dumps into "
+        "OUT/stats for `export --stats OUT/stats`. Extra arguments are Hydra overrides for main_ppo.",
+    )
+    sw.add_argument("--model", required=True,
+                    help="HF model directory (merge an RL checkpoint first: python -m verl.model_merger merge "
+                         "--backend fsdp --local_dir CKPT/global_step_N/actor --target_dir DIR)")
+    sw.add_argument("--data", required=True, help="RL parquet written by data_prep (the RL training prompts)")
+    sw.add_argument("--out", required=True, help="output directory (dumps/, stats/, validation.log, sweep.json)")
+    sw.add_argument("--k", type=int, default=8, help="responses per prompt (default 8)")
+    sw.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, > 0 (default 1.0)")
+    sw.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0)")
+    sw.add_argument("--recipe", default=None,
+                    help="verl-rise profile to run (default rise_grpo_7b; rise_grpo_cpu_tiny on a CPU)")
+    sw.add_argument("--config-path", default=None, help="recipes directory (default: the installed verl_rise.recipes)")
+    sw.add_argument("--timeout", type=float, default=None, help="kill main_ppo after this many seconds")
+    sw.add_argument("--quiet", action="store_true", help="no progress display")
+    sw.add_argument("overrides", nargs="*", help="Hydra overrides for main_ppo, e.g. data.max_prompt_length=4096")
+
     ex = sub.add_parser("export", help="write hard/inconsistent/solved/unseen parquet, summary.json, histogram")
     ex.add_argument("--stats", required=True, help="tracker directory (RL run's passrate dir, or ingest-dumps --dir)")
     ex.add_argument("--dataset", required=True, help="the RL parquet written by data_prep")
@@ -56,9 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 on bad input, with the reason on stderr)."""
     args = build_parser().parse_args(argv)
     from verl_rise.passrate.export import ExportError
+    from verl_rise.validation_run import ValidationRunError
 
     try:
-        if args.command == "export":
+        if args.command == "sweep":
+            from verl_rise.passrate.sweep import run_sweep
+            from verl_rise.validation_run import DEFAULT_RECIPE
+
+            doc = run_sweep(
+                args.model, args.data, args.out, k=args.k, temperature=args.temperature, top_p=args.top_p,
+                recipe=args.recipe or DEFAULT_RECIPE, config_path=args.config_path, overrides=args.overrides,
+                timeout_s=args.timeout, progress=not args.quiet,
+            )
+            print(json.dumps({k: doc[k] for k in ("records", "prompts", "buckets", "stats_dir", "seconds")}, indent=2))
+        elif args.command == "export":
             from verl_rise.passrate.export import export
 
             summary = export(
@@ -95,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 histogram=False,
             )
             print(json.dumps(PassRateRecorder.open_readonly(config).summary(), indent=2))
-    except (ExportError, RecordError, PromptIdCollision, FileNotFoundError, ValueError) as exc:
+    except (ExportError, RecordError, PromptIdCollision, FileNotFoundError, FileExistsError, ValueError,
+            ValidationRunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -22,7 +22,9 @@ Where the records come from
 How per-step metrics reach verl's logger
     ``sample()`` returns ``(batch, metrics)``; the trainer merges those metrics into the step's
     (trainer_base.py:569-572) and logs them with ``Tracking.log`` (trainer_base.py:514), so ``passrate/*`` shows up
-    in console, wandb, tensorboard, file, ... like verl's own ``training/filter_groups/*`` metrics.
+    in console, wandb, tensorboard, file, ... like verl's own ``training/filter_groups/*`` metrics. When verl
+    samples several mini-batches per step (``parameter_sync_step``, 4 by default in separate_async), the step's
+    ``passrate/*`` metrics ride on the last one only, so verl's ``MetricsAggregator`` passes them through unchanged.
 
 How the state is saved and restored
     ``trainer.checkpoint_callback_class`` is called on the driver after every checkpoint
@@ -33,7 +35,7 @@ How the state is saved and restored
     used. verl calls the callback *after* writing ``latest_checkpointed_iteration.txt`` (trainer_base.py:1021-1027);
     a kill in between is covered because the records of every step are on disk before its checkpoint starts.
 
-Config keys (add to a recipe; see ``recipes/`` and docs in :mod:`verl_rise.passrate`)::
+Config keys (``recipes/rise_grpo.yaml`` sets them, so every rise_grpo profile tracks; docs/passrate.md)::
 
     trainer:
       checkpoint_callback_class: verl_rise.passrate.verl_hooks.PassRateCheckpointCallback
@@ -121,19 +123,29 @@ class _PassRateRecording:
         missing = [m for m in _REQUIRED_METHODS if not callable(getattr(verl_buffer, m, None))]
         if missing:
             raise TypeError(f"verl's ReplayBuffer lacks {missing}: this verl version is not supported (need 0.9.x)")
-        self.passrate = PassRateRecorder(passrate, producer="sampler")
+        # Created at the first training sample(), not here: verl builds the sampler for validation-only runs
+        # and config checks too, which must not create (or, with resume_mode=disable, clear) a tracker dir.
+        self.passrate: PassRateRecorder | None = None
         self._passrate_cfg = passrate
         self._passrate_step: int | None = None
         self._passrate_restored = False
         self._passrate_pending: list[RecordBatch] = []
         self._passrate_counts = {"trained": 0, "discarded": 0}
+        # verl samples parameter_sync_step mini-batches per global step (trainer_base.py:130, 549; separate_async
+        # defaults to 4) and reduces their metrics with MetricsAggregator, which would sum "total" metrics and
+        # average counts. The step's metrics are therefore reported once, with its last mini-batch.
+        self._passrate_samples_per_step = max(1, int((self.trainer_config or {}).get("parameter_sync_step", 1)))
+        self._passrate_samples_this_step = 0
 
     # -------------------------------------------------------------- lifecycle
     def _passrate_begin(self, global_steps: int) -> None:
         if not self._passrate_restored:
+            self.passrate = PassRateRecorder(self._passrate_cfg, producer="sampler")
             report = self.passrate.restore(int(global_steps) - 1)
             logger.info("pass-rate tracker at %s: %s", self._passrate_cfg.dir, report)
             self._passrate_restored = True
+        if self._passrate_step != int(global_steps):
+            self._passrate_samples_this_step = 0
         self._passrate_step = int(global_steps)
 
     def _passrate_flush(self) -> None:
@@ -216,6 +228,9 @@ class _PassRateRecording:
             self._passrate_pending.clear()
             raise
         self._passrate_flush()
+        self._passrate_samples_this_step += 1
+        if self._passrate_samples_this_step < self._passrate_samples_per_step:
+            return batch, metrics
         metrics = dict(metrics)
         metrics.update(self.passrate.step_metrics())
         metrics["passrate/step_records_trained"] = float(self._passrate_counts["trained"])
