@@ -62,3 +62,44 @@ rise_main_ppo() {
         "trainer.default_local_dir=${CKPT_DIR}" \
         "$@"
 }
+
+# rise_sft PROFILE NPROC_PER_NODE [HYDRA_OVERRIDE...]: run verl's SFT trainer (torchrun -m verl.trainer.sft_trainer)
+# on an SFT recipe profile, with the paths from the environment; overrides given here come last, so they win.
+#   TRAIN_FILES  the SFT parquet written by `python -m verl_rise.sft_data build` (sft.parquet)
+#   MODEL_PATH   the RL stage's checkpoint merged to HF format (python -m verl.model_merger merge ...)
+#   CKPT_DIR     SFT checkpoint dir (trainer.default_local_dir); rerunning with the same dir resumes
+#   VAL_FILES    optional validation parquet (same layout); also set trainer.test_freq to validate
+#   NNODES       nodes (default 1: torchrun --standalone); above 1 also NODE_RANK, MASTER_ADDR, MASTER_PORT
+rise_sft() {
+    local profile="$1" nproc="$2"
+    shift 2
+    rise_require_env TRAIN_FILES "SFT parquet written by python -m verl_rise.sft_data build"
+    rise_require_env MODEL_PATH "the RL checkpoint merged to HF format"
+    rise_require_env CKPT_DIR "checkpoint directory"
+    local nnodes="${NNODES:-1}"
+    local launch=(--standalone --nnodes=1)
+    if [[ "${nnodes}" != "1" ]]; then
+        rise_require_env NODE_RANK "this node's rank, 0..NNODES-1"
+        rise_require_env MASTER_ADDR "address of the node with NODE_RANK=0"
+        launch=(--nnodes="${nnodes}" --node_rank="${NODE_RANK}" --master_addr="${MASTER_ADDR}"
+            --master_port="${MASTER_PORT:-29500}")
+    fi
+    local val=()
+    if [[ -n "${VAL_FILES:-}" ]]; then
+        val=("data.val_files=${VAL_FILES}")
+    fi
+    local recipes
+    recipes="$(rise_recipes_dir)"
+    set -x
+    "${PYTHON}" -m torch.distributed.run "${launch[@]}" --nproc_per_node="${nproc}" \
+        -m verl.trainer.sft_trainer \
+        --config-path "${recipes}" \
+        --config-name "${profile}" \
+        "data.train_files=${TRAIN_FILES}" \
+        "model.path=${MODEL_PATH}" \
+        "trainer.default_local_dir=${CKPT_DIR}" \
+        "trainer.nnodes=${nnodes}" \
+        "trainer.n_gpus_per_node=${nproc}" \
+        "${val[@]}" \
+        "$@"
+}

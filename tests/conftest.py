@@ -5,7 +5,8 @@ train one step and checkpoint, then resume, train one more step and validate) an
 tests/test_e2e_grpo_cpu.py and tests/test_passrate_e2e.py reads what those runs left behind. The runs use the
 recipe as users do: pass-rate tracking on (rise_grpo's default) and DAPO dynamic sampling switched on.
 :func:`e2e_sweep_export` chains one more main_ppo start off it: the post-RL pass-rate sweep on the merged final
-checkpoint, then the export.
+checkpoint, then the export. The SFT stage (:func:`e2e_sft`, tests/test_sft_e2e.py) is chained off that export: the
+SFT set, verl's SFT trainer from the merged RL checkpoint, the merger again; it adds no RL run.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class E2EGRPO:
     rollout_dir_resumed: Path
     prep_seconds: float
 
+    @property
+    def train_all(self) -> Path:
+        """All 400 MATH-Vision train rows through data_prep (the RL run trains on two of them)."""
+        return self.workdir / "train_all.parquet"
+
 
 def _convert_mathvision(jsonl: Path, out: Path, split: str) -> list[dict]:
     """Real MATH-Vision rows through the project's converter (python -m data_prep.mathvision)."""
@@ -61,6 +67,12 @@ def _convert_mathvision(jsonl: Path, out: Path, split: str) -> list[dict]:
     return pd.read_parquet(out).to_dict("records")
 
 
+#: MATH-Vision train problem (its ``id``) used as e2e_grpo's hard prompt: free-form (answer 4), so the primed policy,
+#: which answers option letters, never gets it right; the real expert-trace file has a trace for it that the SFT-set
+#: builder keeps.
+HARD_PROBLEM_WITH_EXPERT_TRACE = "98"
+
+
 @pytest.fixture(scope="session")
 def e2e_grpo():
     """Run verl's main_ppo twice with recipes/rise_grpo_cpu_tiny.yaml on this CPU (see tests/e2e_support.py)."""
@@ -69,6 +81,7 @@ def e2e_grpo():
     from transformers import AutoProcessor
 
     from tests import e2e_support as e2e
+    from tests.sft_export_fixture import train_rows as mathvision_train_rows
     from verl_rise.tiny_model import build_tiny_model
 
     require(QWEN_PROCESSOR)
@@ -84,7 +97,11 @@ def e2e_grpo():
         # the pass-rate tracker must still record), one longer than data.max_prompt_length (verl drops it). Four
         # validation prompts.
         processor = AutoProcessor.from_pretrained(str(tiny))
-        train_rows, roles = e2e.pick_training_rows(train_all, processor, max_prompt_length=384)
+        # The hard row is tried first among the free-form rows: a problem the real expert-trace file covers, so
+        # the SFT chain (e2e_sft) gets a verified expert trajectory for it.
+        hard_pid = mathvision_train_rows(workdir / "train_all.parquet")[HARD_PROBLEM_WITH_EXPERT_TRACE]["extra_info"]
+        hard_first = sorted(train_all, key=lambda r: r["extra_info"]["prompt_id"] != hard_pid["prompt_id"])
+        train_rows, roles = e2e.pick_training_rows(hard_first, processor, max_prompt_length=384)
         val_rows = val_all[:4]
         pd.DataFrame(train_rows).to_parquet(workdir / "train.parquet")
         pd.DataFrame(val_rows).to_parquet(workdir / "testmini.parquet")
@@ -156,6 +173,10 @@ def _run_cli(args: list[str], cwd: Path, what: str, timeout: float) -> subproces
     return proc
 
 
+def _latest_step(ckpt_dir: Path) -> int:
+    return int((ckpt_dir / "latest_checkpointed_iteration.txt").read_text().strip())
+
+
 @pytest.fixture(scope="session")
 def e2e_sweep_export(e2e_grpo):
     """Merge the e2e run's final checkpoint with verl's model merger, sweep the training rows with
@@ -165,7 +186,7 @@ def e2e_sweep_export(e2e_grpo):
     from tests.e2e_support import RECIPES_DIR, read_jsonl
 
     work = e2e_grpo.workdir
-    step = int((e2e_grpo.ckpt_dir / "latest_checkpointed_iteration.txt").read_text().strip())
+    step = _latest_step(e2e_grpo.ckpt_dir)
     merged, sweep_dir, split_dir = work / "merged", work / "sweep", work / "split"
     trace_path = work / "sweep.trace.jsonl"
     seconds = {}
@@ -190,3 +211,75 @@ def e2e_sweep_export(e2e_grpo):
     yield E2ESweepExport(step, merged, sweep_dir, json.loads((sweep_dir / "sweep.json").read_text()),
                          read_jsonl(trace_path), split_dir, json.loads((split_dir / "summary.json").read_text()),
                          SWEEP_K, seconds)
+
+
+@dataclass
+class E2ESFT:
+    """What the SFT chain of :func:`e2e_sft` produced (tests/sft_chain.py runs each step)."""
+
+    workdir: Path
+    rl_step_dir: Path  # <RL ckpt>/global_step_N/actor: verl's FSDP checkpoint the chain starts from
+    rl_hf: Path  # that checkpoint merged to HF format by verl's model merger (e2e_sweep_export.merged)
+    sweep_rows: list[dict]  # the rows whose pass rates the sweep measured (e2e_grpo.train_rows)
+    export_dir: Path  # python -m verl_rise.passrate export output (e2e_sweep_export.split_dir)
+    export_summary: dict
+    sft_dir: Path  # python -m verl_rise.sft_data build output
+    build_stats: dict  # its stats.json
+    sft_ckpt: Path  # the SFT trainer's trainer.default_local_dir
+    sft_step_dir: Path  # <sft_ckpt>/global_step_N
+    sft_hf: Path  # the SFT checkpoint merged to HF format
+    sft_metrics: dict  # verl's file-logger metrics of the SFT run, by step
+    commands: dict  # step name -> tests.sft_chain.Command
+
+
+@pytest.fixture(scope="session")
+def e2e_sft(e2e_grpo, e2e_sweep_export):
+    """Metis-RISE stage 2 on this CPU from the e2e run's sweep export: SFT set -> SFT with images (torchrun,
+    recipes/rise_sft_cpu_tiny.yaml via examples/rise_sft_cpu_tiny.sh) from the merged RL checkpoint -> merge."""
+    import json
+
+    from tests import sft_chain as chain
+
+    work = e2e_grpo.workdir / "sft_chain"
+    work.mkdir()
+    commands = {}
+
+    def check(name: str, command) -> None:
+        commands[name] = command
+        if command.returncode != 0:
+            pytest.fail(f"SFT chain step {name!r} failed (rc={command.returncode}):\n{command.tail()}")
+
+    # 1. The SFT set: self-distilled responses of the sweep's inconsistent prompts, real expert traces for the hard
+    #    one (e2e_grpo's hard row is a problem the real trace file covers: HARD_PROBLEM_WITH_EXPERT_TRACE).
+    sft_dir = work / "sft"
+    check("build", chain.run([sys.executable, "-m", "verl_rise.sft_data", "build",
+                              "--export-dir", e2e_sweep_export.split_dir, "--out", sft_dir,
+                              "--expert-file", MATHVISION / "expert_traces.jsonl", "--expert-key", "mathvision",
+                              "--tokenizer", QWEN_PROCESSOR, "--no-progress"], work / "build.log"))
+
+    # 2. verl's SFT trainer on this CPU through the documented launcher, from the merged RL checkpoint.
+    sft_ckpt, metrics = work / "sft_ckpt", work / "sft.metrics.jsonl"
+    env = chain.child_env({"TRAIN_FILES": str(sft_dir / "sft.parquet"), "MODEL_PATH": str(e2e_sweep_export.merged),
+                           "CKPT_DIR": str(sft_ckpt), "PYTHON": sys.executable,
+                           "RISE_RECIPES_DIR": str(REPO_ROOT / "recipes"), "VERL_FILE_LOGGER_PATH": str(metrics)})
+    check("sft", chain.run(["bash", REPO_ROOT / "examples" / "rise_sft_cpu_tiny.sh", "trainer.logger=[console,file]"],
+                           work / "sft.log", timeout=900, env=env))
+
+    # 3. The SFT checkpoint merged to HF format.
+    sft_step = sft_ckpt / f"global_step_{_latest_step(sft_ckpt)}"
+    sft_hf = work / "sft_hf"
+    check("merge_sft", chain.merge_fsdp_checkpoint(sft_step, sft_hf, work / "merge_sft.log"))
+
+    result = E2ESFT(
+        workdir=work, rl_step_dir=e2e_grpo.ckpt_dir / f"global_step_{e2e_sweep_export.step}" / "actor",
+        rl_hf=e2e_sweep_export.merged, sweep_rows=e2e_grpo.train_rows, export_dir=e2e_sweep_export.split_dir,
+        export_summary=e2e_sweep_export.summary, sft_dir=sft_dir,
+        build_stats=json.loads((sft_dir / "stats.json").read_text()), sft_ckpt=sft_ckpt, sft_step_dir=sft_step,
+        sft_hf=sft_hf, sft_metrics=chain.read_metrics(metrics), commands=commands,
+    )
+    cov = result.build_stats["coverage"]
+    print(f"\nSFT chain: export rows per bucket {result.export_summary['rows_per_bucket']}; "
+          f"SFT rows by source {result.build_stats['rows_by_source']}; hard prompts covered "
+          f"{cov['hard']['covered']}/{cov['hard']['prompts']}, inconsistent {cov['inconsistent']['covered']}/"
+          f"{cov['inconsistent']['prompts']}; seconds: " + ", ".join(f"{k} {c.seconds:.0f}" for k, c in commands.items()))
+    yield result

@@ -148,3 +148,77 @@ def test_llamafactory_export(sft):
     # LLaMA-Factory loads local files with `datasets` (json builder); the file must load as one table.
     loaded = datasets.load_dataset("json", data_files=str(lf / "rise_sft.json"), split="train")
     assert loaded.num_rows == len(examples) and set(loaded.column_names) == {"messages", "images"}
+
+
+def _grid_pixels(item) -> list[int]:
+    """Pixels of each image as the model sees it (grid of 14x14 patches)."""
+    thw = item["multi_modal_inputs"]["image_grid_thw"]
+    return [int(t * h * w) * 14 * 14 for t, h, w in thw.tolist()]
+
+
+@pytest.mark.parametrize("lo, hi", [(3136, 100352), (200704, 401408)])
+def test_rise_sft_dataset_resizes_images_into_the_pixel_range(sft, processor, lo, hi):
+    """data.mm_processor_kwargs (the rise_sft recipes) reaches every image, shrinking and enlarging as needed."""
+    from omegaconf import OmegaConf
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+    from verl.utils.import_utils import load_extern_object
+
+    _, out = sft
+    path = str(out / "sft.parquet")
+    rows = pq.read_table(path).to_pylist()
+    config = OmegaConf.create({"max_length": 4096, "mm_processor_kwargs": {"min_pixels": lo, "max_pixels": hi}})
+    cls = load_extern_object("pkg://verl_rise.sft_data.verl_dataset", "RiseSFTDataset")
+    ds = cls(parquet_files=path, tokenizer=processor.tokenizer, config=config, processor=processor, max_samples=-1)
+    plain = MultiTurnSFTDataset(path, processor.tokenizer, OmegaConf.create({"max_length": 4096}), processor=processor)
+    pad_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    changed = 0
+    for i, row in enumerate(rows):
+        item = ds[i]
+        if not row["images"]:
+            assert item["multi_modal_inputs"] is None  # still the mixed-modality behaviour
+            continue
+        pixels = _grid_pixels(item)
+        assert all(lo <= p <= hi for p in pixels), (i, pixels)
+        # The prompt's visual tokens follow the resized image, and only the prompt changed: same loss tokens.
+        assert int((item["input_ids"] == pad_id).sum()) == sum(pixels) // (28 * 28)
+        reference = plain[i]
+        assert torch.equal(item["input_ids"][item["loss_mask"].bool()],
+                           reference["input_ids"][reference["loss_mask"].bool()])
+        changed += pixels != _grid_pixels(reference)
+    assert changed > 0
+    # The parquet rows are not modified by the resizing (each image is copied into a fetch_image dict).
+    assert pq.read_table(path).to_pylist() == rows
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"max_pixels": 100352}, "missing"),
+    ({"min_pixels": 200, "max_pixels": 100}, "min_pixels <= max_pixels"),
+    ({"min_pixels": 3136, "max_pixels": 100352, "do_resize": False}, "applies only"),
+])
+def test_rise_sft_dataset_rejects_a_bad_pixel_range(sft, processor, kwargs, match):
+    from omegaconf import OmegaConf
+
+    from verl_rise.sft_data.verl_dataset import RiseSFTDataset
+
+    _, out = sft
+    config = OmegaConf.create({"max_length": 4096, "mm_processor_kwargs": kwargs})
+    with pytest.raises(ValueError, match=match):
+        RiseSFTDataset(str(out / "sft.parquet"), processor.tokenizer, config, processor=processor)
+
+
+def test_rise_sft_dataset_without_a_range_is_verls_dataset(sft, processor):
+    from omegaconf import OmegaConf
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
+    from verl_rise.sft_data.verl_dataset import RiseSFTDataset
+
+    _, out = sft
+    path = str(out / "sft.parquet")
+    config = OmegaConf.create({"max_length": 4096})
+    ours = RiseSFTDataset(path, processor.tokenizer, config, processor=processor)
+    theirs = MultiTurnSFTDataset(path, processor.tokenizer, config, processor=processor)
+    image = next(i for i, r in enumerate(pq.read_table(path).to_pylist()) if r["images"])
+    assert ours.pixel_range is None
+    assert torch.equal(ours[image]["input_ids"], theirs[image]["input_ids"])
+    assert torch.equal(ours[image]["multi_modal_inputs"]["pixel_values"],
+                       theirs[image]["multi_modal_inputs"]["pixel_values"])

@@ -14,9 +14,12 @@ by :func:`activate` in processes where the CPU platform is selected, and only th
 
 1. verl builds the process-group backend as ``f"cpu:gloo,{device}:{backend}"``
    (verl/utils/distributed.py:89), which for device ``cpu`` is the invalid ``"cpu:gloo,cpu:gloo"``
-   (torch raises "Duplicate device type cpu"). :func:`initialize_global_process_group_ray` is wrapped so that
-   its default backend becomes ``"gloo"``. (The torchrun variant ``initialize_global_process_group`` used by
-   the SFT trainer has no backend argument and is not patched.)
+   (torch raises "Duplicate device type cpu"). :func:`initialize_global_process_group_ray` (Ray workers of
+   main_ppo) is wrapped so that its default backend becomes ``"gloo"``. The torchrun variant
+   ``initialize_global_process_group`` (verl/utils/distributed.py:61, called by the SFT trainer's ``run_sft``)
+   takes no backend argument, so while it runs, ``torch.distributed.init_process_group`` receives ``"gloo"``
+   in place of exactly that invalid string; everything else the function does (timeout, init method, rank
+   env vars) is verl's own.
 2. The reference policy's forward-only FSDP2 engine hard-codes ``CPUOffloadPolicy(pin_memory=True)``
    (verl/workers/engine/fsdp/transformer_impl.py:462); pinning needs an accelerator ("Cannot access
    accelerator device when none is available"). The name ``CPUOffloadPolicy`` that transformer_impl imports
@@ -101,6 +104,63 @@ def _patch_process_group_backend() -> None:
             mod.initialize_global_process_group_ray = initialize_global_process_group_ray
 
 
+#: What verl 0.9.1 builds as the process-group backend for device ``cpu`` (verl/utils/distributed.py:62 and :89).
+INVALID_CPU_BACKEND = "cpu:gloo,cpu:gloo"
+
+
+@contextmanager
+def _gloo_for_invalid_cpu_backend():
+    """While active, ``torch.distributed.init_process_group(backend="cpu:gloo,cpu:gloo")`` runs with ``"gloo"``."""
+    import torch.distributed
+
+    original = torch.distributed.init_process_group
+
+    @functools.wraps(original)
+    def init_process_group(*args, **kwargs):
+        if kwargs.get("backend") == INVALID_CPU_BACKEND:
+            kwargs["backend"] = "gloo"
+        elif args and args[0] == INVALID_CPU_BACKEND:
+            args = ("gloo", *args[1:])
+        return original(*args, **kwargs)
+
+    torch.distributed.init_process_group = init_process_group
+    try:
+        yield
+    finally:
+        torch.distributed.init_process_group = original
+
+
+def _patch_torchrun_process_group_backend() -> None:
+    """Make the torchrun ``initialize_global_process_group`` (SFT trainer) start a plain ``gloo`` group."""
+    import inspect
+
+    import verl.utils.distributed as dist_utils
+
+    original = _require_attr(dist_utils, "initialize_global_process_group", "verl/utils/distributed.py:61")
+    if getattr(original, "_verl_rise_cpu", False):
+        return
+    # The rewrite relies on verl calling torch.distributed.init_process_group itself with the backend string
+    # built from the device name; check that the 0.9.1 body is still what is wrapped.
+    try:
+        source = inspect.getsource(original)
+    except (OSError, TypeError) as exc:
+        raise CPUPlatformPatchError(f"cannot read verl.utils.distributed.initialize_global_process_group: {exc}")
+    if "torch.distributed.init_process_group(" not in source or 'f"cpu:gloo,{get_device_name()}' not in source:
+        raise CPUPlatformPatchError(
+            "verl.utils.distributed.initialize_global_process_group no longer builds its backend as in verl 0.9.1 "
+            '(f"cpu:gloo,{get_device_name()}:{get_nccl_backend()}" passed to torch.distributed.init_process_group); '
+            "update verl_rise/cpu_platform.py"
+        )
+
+    @functools.wraps(original)
+    def initialize_global_process_group(*args, **kwargs):
+        with _gloo_for_invalid_cpu_backend():
+            return original(*args, **kwargs)
+
+    initialize_global_process_group._verl_rise_cpu = True
+    dist_utils.initialize_global_process_group = initialize_global_process_group
+
+
 def _patch_cpu_offload_policy() -> None:
     """Replace the ``CPUOffloadPolicy`` name verl's FSDP engine uses with a subclass that never pins memory."""
     import sys
@@ -140,6 +200,7 @@ def activate() -> None:
     try:
         _check_verl_version()
         _patch_process_group_backend()
+        _patch_torchrun_process_group_backend()
         _patch_cpu_offload_policy()
         os.environ.setdefault("VERL_ENGINE_DEVICE", "cuda")
     except Exception as exc:
