@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--reward-name", default="compute_score")
     score.set_defaults(func=cmd_score)
 
+    run = sub.add_parser("run", help="the whole Metis-RISE schedule from a YAML config (RL -> sweep -> SFT -> eval)")
+    from verl_rise.schedule.command import add_run_arguments, cmd_run
+
+    add_run_arguments(run)
+    run.set_defaults(func=cmd_run)
+
     doctor = sub.add_parser("doctor", help="check the installation")
     doctor.set_defaults(func=cmd_doctor)
     return parser
