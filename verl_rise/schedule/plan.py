@@ -14,6 +14,7 @@ shell ``$(cat ...)`` expression and resolved by the runner.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -217,16 +218,23 @@ def latest_checkpoint(ckpt_dir: Path, subdir: str = "") -> Deferred:
 _PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-")
 
 
+def _quoted(value: str, quote: str) -> str:
+    # Hydra's quoted strings: a backslash escapes only a quote or a run of backslashes ending at a quote or at the
+    # closing quote; any other backslash is literal (hydra/grammar/OverrideLexer.g4, ESC / QUOTED_VALUE).
+    out = re.sub(r"(\\+)(?=" + re.escape(quote) + r"|$)", lambda m: m.group(1) * 2, value)
+    return quote + out.replace(quote, "\\" + quote) + quote
+
+
 def hydra_value(value: str) -> str:
-    """A string as a Hydra override value: bare when safe, else single-quoted with escapes (Hydra's grammar)."""
+    """A string as a Hydra override value: bare when safe, else single-quoted with Hydra's escapes."""
     if value and set(value) <= _PLAIN:
         return value
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return _quoted(value, "'")
 
 
 def hydra_list(values: list[str]) -> str:
-    """A list of strings as a Hydra override value: ``["a","b"]`` (double-quoted, escapes for ``\\`` and ``"``)."""
-    return "[" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "]"
+    """A list of strings as a Hydra override value: ``["a","b"]`` (double-quoted with Hydra's escapes)."""
+    return "[" + ",".join(_quoted(v, '"') for v in values) + "]"
 
 
 def override_key(override: str) -> str:
@@ -381,7 +389,7 @@ def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[
     ])
     sweep_env = {**base_env, "VERL_FILE_LOGGER_PATH": str(L.stage("sweep") / "metrics.jsonl")}
     stages.append(Stage("sweep", L.stage("sweep"), [
-        Step("sample", sweep_args, outputs=[L.sweep_dumps, L.stage("sweep") / "ckpt", L.stage("sweep") / "metrics.jsonl"],
+        Step("sample", sweep_args, outputs=[L.sweep_dumps, L.stage("sweep") / "metrics.jsonl"],
              inputs=[config.data.train, _recipes_input(config)], upstream=["merge_rl"], env=sweep_env,
              note=f"post-RL sweep: {config.sweep.k} responses per training prompt at temperature "
                   f"{config.sweep.temperature} (validation-only main_ppo)"),
