@@ -87,6 +87,9 @@ def test_changed_input_reruns_its_stage_and_everything_downstream(tmp_path):
     assert (tmp_path / "final" / "sealed.txt").read_text() == "hello x 4"
     # a changed fingerprint starts over: the old checkpoints were removed, the counter started at 0
     assert (tmp_path / "train" / "ckpt" / "starts.log").read_text().count("start=0") == 1
+    # the first run's log is kept beside the new one
+    assert sorted(p.name for p in (tmp_path / "train" / "logs").iterdir()) == ["count.attempt-1.log",
+                                                                              "count.attempt-2.log"]
 
     (tmp_path / "input.txt").write_text("bye")  # input of the first stage: everything reruns
     assert set(_actions(_run(tmp_path)).values()) == {"ran"}

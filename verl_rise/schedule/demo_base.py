@@ -112,7 +112,7 @@ def warm_up(model_dir: Path, data: Path, out: Path, *, steps: int = 30, lr: floa
         for enc, labels in batches:
             loss = model(**enc, labels=labels).loss / len(batches)
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
         optimizer.step()
         losses.append(total)
     model.eval()

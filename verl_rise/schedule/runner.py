@@ -354,8 +354,11 @@ class Runner:
         import psutil
 
         number = len(rec.attempts) + 1
-        log = stage.directory / "logs" / f"{step.name}.attempt-{number}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
+        log_dir = stage.directory / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        # Logs outlive fresh starts (outputs are removed, logs are not): never overwrite an earlier attempt's log.
+        previous = [int(p.name.rsplit("attempt-", 1)[1].split(".")[0]) for p in log_dir.glob(f"{step.name}.attempt-*.log")]
+        log = log_dir / f"{step.name}.attempt-{max(previous, default=0) + 1}.log"
         env = dict(os.environ)
         env.update({k: v.replace("{attempt}", str(number)) for k, v in step.env.items()})
         if "VERL_FILE_LOGGER_PATH" in step.env:  # verl opens the file without creating its directory
