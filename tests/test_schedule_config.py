@@ -130,7 +130,7 @@ def test_eval_reuses_rl_validation_only_when_comparable(data):
     assert names(_config(data)) == ["sft_greedy", "collect"]
     assert names(_config(data), PlanOptions(rl_validates_at_end=False)) == ["base_greedy", "rl_greedy",
                                                                              "sft_greedy", "collect"]
-    assert names(_config(data, overrides={"eval": ["data.val_max_samples=2"]})) == [
+    assert names(_config(data, overrides={"eval": ["data.max_response_length=64"]})) == [
         "base_greedy", "rl_greedy", "sft_greedy", "collect"]
     with_k = _config(data, eval={"pass_at_k": 2, "pass_samples": 4})
     steps = build_plan(with_k)[7].steps

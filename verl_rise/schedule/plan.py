@@ -245,7 +245,7 @@ def override_key(override: str) -> str:
 #: Keys the runner sets in each Hydra stage; a user override of one of them is refused by the pre-flight check.
 RUNNER_KEYS = {
     "rl": ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
-           "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode"),
+           "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode", "data.val_max_samples"),
     "sweep": ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
               "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode", "trainer.val_only",
               "trainer.val_before_train", "data.val_max_samples", "actor_rollout_ref.rollout.val_kwargs.n",
@@ -254,7 +254,7 @@ RUNNER_KEYS = {
               "reward.custom_reward_function.name"),
     "eval": ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
              "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode", "trainer.val_only",
-             "trainer.val_before_train"),
+             "trainer.val_before_train", "data.val_max_samples"),
     "sft": ("data.train_files", "model.path", "trainer.default_local_dir", "trainer.logger", "trainer.resume_mode"),
 }
 
@@ -321,6 +321,7 @@ def _validation_run(config: RunConfig, layout: RunLayout, model_path: Union[str,
         "trainer.val_only=true",
         "trainer.val_before_train=true",
         "trainer.resume_mode=disable",
+        "data.val_max_samples=-1",
         *extra,
     ]
 
@@ -355,6 +356,8 @@ def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[
         f"trainer.validation_data_dir={hydra_value(str(L.rl_val_dumps))}",
         f"trainer.logger={_loggers(config)}",
         "trainer.resume_mode=auto",
+        # Held-out sets are evaluated whole (profiles may cap validation, e.g. cpu_tiny: 8 rows).
+        "data.val_max_samples=-1",
     ]
     if reuse:
         rl_args.append("trainer.val_before_train=true")
@@ -379,7 +382,6 @@ def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[
     # 3. Pass-rate sweep: k samples per training prompt from the RL model (validation-only run), then ingest.
     sweep_args = _validation_run(config, L, str(L.rl_hf), L.stage("sweep"), [train], train, [
         *config.stage_overrides("sweep"),
-        "data.val_max_samples=-1",
         f"actor_rollout_ref.rollout.val_kwargs.n={config.sweep.k}",
         "actor_rollout_ref.rollout.val_kwargs.do_sample=true",
         f"actor_rollout_ref.rollout.val_kwargs.temperature={config.sweep.temperature}",
