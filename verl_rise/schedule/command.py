@@ -61,6 +61,9 @@ def execute(config: RunConfig, *, dry_run: bool = False, from_stage: str | None 
     except PlanError as exc:
         console.print(f"[red]error[/]: {exc}")
         return EXIT_FAILED
+    except KeyboardInterrupt:  # between steps (hashing, checks): nothing was running
+        console.print("[red]interrupted[/]")
+        return EXIT_FAILED
     report = config.run_dir / "report" / "report.md"
     if last == len(STAGES) - 1 and report.is_file():
         from verl_rise.schedule.report import results_table

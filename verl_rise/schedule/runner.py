@@ -305,7 +305,10 @@ class Runner:
         manifest.started = manifest.started or now()
         done: dict[str, str] = {}
         for step in stage.steps:
-            inputs = self.hashes.describe(step.inputs)
+            try:
+                inputs = self.hashes.describe(step.inputs)
+            except FileNotFoundError as exc:
+                raise PlanError(f"stage {stage.name} step {step.name}: {exc}") from None
             self.hashes.save()
             fp, upstream = self._step_fingerprint(step, done, inputs)
             rec = manifest.steps.get(step.name)
