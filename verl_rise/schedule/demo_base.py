@@ -30,7 +30,7 @@ from pathlib import Path
 
 #: Image pixel range of the cpu_tiny recipes (data.mm_processor_kwargs): the prompts look as they will in RL.
 CPU_TINY_MM_KWARGS = {"min_pixels": 3136, "max_pixels": 100352}
-GUESS_TEMPLATE = "<think> I look at the picture and choose. </think><answer> The answer is $\\boxed{{{}}}$ </answer>"
+GUESS_TEMPLATE = "<think> I guess. </think><answer> $\\boxed{{{}}}$ </answer>"
 
 
 def guesses(row: dict, per_prompt: int, rng: random.Random) -> list[str]:
@@ -65,7 +65,46 @@ def chat_messages(row: dict) -> tuple[list[dict], list]:
     return messages, images
 
 
-def warm_up(model_dir: Path, data: Path, out: Path, *, steps: int = 30, lr: float = 3e-3, per_prompt: int = 4,
+def _prompt_batch(processor, row: dict, per_prompt: int, seed: int) -> dict:
+    """Prompt inputs (one copy, image included) and the padded guessed responses of one row."""
+    import torch
+
+    pid = str(row["extra_info"]["prompt_id"])
+    rng = random.Random(int(hashlib.sha256(f"{seed}:{pid}".encode()).hexdigest()[:8], 16))
+    messages, images = chat_messages(row)
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    enc = processor(text=[prompt], images=images, return_tensors="pt", **CPU_TINY_MM_KWARGS)
+    tok = processor.tokenizer
+    responses = [tok(GUESS_TEMPLATE.format(g) + "<|im_end|>", add_special_tokens=False)["input_ids"]
+                 for g in guesses(row, per_prompt, rng)]
+    width = max(len(r) for r in responses)
+    ids = torch.full((len(responses), width), tok.pad_token_id, dtype=torch.long)
+    labels = torch.full((len(responses), width), -100, dtype=torch.long)
+    for i, r in enumerate(responses):
+        ids[i, : len(r)] = torch.tensor(r)
+        labels[i, : len(r)] = torch.tensor(r)
+    prompt_inputs = {k: enc[k] for k in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw",
+                                         "mm_token_type_ids") if k in enc}
+    return {"prompt": prompt_inputs, "ids": ids, "labels": labels}
+
+
+def _loss(model, batch: dict):
+    """Mean token cross-entropy of the responses. The prompt (with its image) runs once and its KV cache is
+    shared by the row's responses, so a step costs one prompt instead of ``per_prompt`` of them."""
+    import torch
+
+    n = batch["ids"].shape[0]
+    pre = model.model(**batch["prompt"], use_cache=True)
+    cache = pre.past_key_values
+    cache.batch_repeat_interleave(n)
+    post = model.model(input_ids=batch["ids"][:, :-1], past_key_values=cache, use_cache=True)
+    hidden = torch.cat([pre.last_hidden_state[:, -1:].expand(n, -1, -1), post.last_hidden_state], dim=1)
+    logits = model.lm_head(hidden)
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["labels"].reshape(-1),
+                                             ignore_index=-100)
+
+
+def warm_up(model_dir: Path, data: Path, out: Path, *, steps: int = 60, lr: float = 1e-2, per_prompt: int = 4,
             seed: int = 0, max_prompts: int = 8) -> dict:
     """Teach ``model_dir`` the answer format with guessed answers (module docstring); write the model to ``out``.
 
@@ -85,32 +124,17 @@ def warm_up(model_dir: Path, data: Path, out: Path, *, steps: int = 30, lr: floa
 
     torch.manual_seed(seed)
     processor = AutoProcessor.from_pretrained(str(model_dir))
-    processor.tokenizer.padding_side = "right"  # labels mask the prompt by position
     model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.float32)
     rows = pd.read_parquet(data).head(max_prompts).to_dict("records")
-    batches = []
-    for row in rows:
-        pid = str(row["extra_info"]["prompt_id"])
-        rng = random.Random(int(hashlib.sha256(f"{seed}:{pid}".encode()).hexdigest()[:8], 16))
-        messages, images = chat_messages(row)
-        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        texts = [prompt + GUESS_TEMPLATE.format(g) + "<|im_end|>" for g in guesses(row, per_prompt, rng)]
-        enc = processor(text=texts, images=images * len(texts), return_tensors="pt", padding=True,
-                        **CPU_TINY_MM_KWARGS)
-        n_prompt = len(processor(text=[prompt], images=images, return_tensors="pt", **CPU_TINY_MM_KWARGS)
-                       ["input_ids"][0])
-        labels = enc["input_ids"].clone()
-        labels[:, :n_prompt] = -100
-        labels[enc["attention_mask"] == 0] = -100
-        batches.append((dict(enc), labels))
+    batches = [_prompt_batch(processor, row, per_prompt, seed) for row in rows]
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     losses = []
     for _ in range(steps):
         optimizer.zero_grad()
         total = 0.0
-        for enc, labels in batches:
-            loss = model(**enc, labels=labels).loss / len(batches)
+        for batch in batches:
+            loss = _loss(model, batch) / len(batches)
             loss.backward()
             total += float(loss.detach())
         optimizer.step()
@@ -127,7 +151,7 @@ def warm_up(model_dir: Path, data: Path, out: Path, *, steps: int = 30, lr: floa
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"steps": steps, "sequences": sum(len(b[1]) for b in batches), "first_loss": losses[0],
+    return {"steps": steps, "sequences": sum(b["ids"].shape[0] for b in batches), "first_loss": losses[0],
             "last_loss": losses[-1]}
 
 
@@ -136,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True, help="tiny model (python -m verl_rise.tiny_model)")
     parser.add_argument("--data", type=Path, required=True, help="RL parquet (python -m data_prep.generator)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--max-prompts", type=int, default=8, help="training rows used (the format is the same)")
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     info = warm_up(args.model, args.data, args.out, steps=args.steps, lr=args.lr, seed=args.seed,
