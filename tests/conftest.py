@@ -283,3 +283,20 @@ def e2e_sft(e2e_grpo, e2e_sweep_export):
           f"{cov['hard']['covered']}/{cov['hard']['prompts']}, inconsistent {cov['inconsistent']['covered']}/"
           f"{cov['inconsistent']['prompts']}; seconds: " + ", ".join(f"{k} {c.seconds:.0f}" for k, c in commands.items()))
     yield result
+
+
+@pytest.fixture(scope="session")
+def rise_schedule():
+    """The whole Metis-RISE schedule (``verl-rise run``) on real MATH-Vision input, on the CPU (tests/schedule_e2e.py)."""
+    from tests.schedule_e2e import build_rise_schedule
+
+    require(QWEN_PROCESSOR)
+    require(MATHVISION)
+    workdir = Path(tempfile.mkdtemp(prefix="vr-sched-"))  # short path: Ray's unix sockets live below it
+    try:
+        yield build_rise_schedule(workdir)
+    finally:
+        if os.environ.get("VERL_RISE_E2E_KEEP") == "1":
+            print(f"schedule work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -5,6 +5,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,8 +46,9 @@ def test_doctor_passes_here_and_fails_when_verl_skips_plugins():
     assert "[FAIL] plugin" in skipped.stdout
 
 
-def test_demo_scores_the_sample_batch(tmp_path):
-    out = _run("-m", "verl_rise.cli", "demo", "--out", str(tmp_path))
+def test_score_command_scores_the_bundled_sample_batch(tmp_path):
+    sample = Path(plugin.__file__).parent / "assets" / "sample_responses.jsonl"
+    out = _run("-m", "verl_rise.cli", "score", str(sample), "--out", str(tmp_path / "scores.jsonl"))
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and "read 12 = scored 12 + rejected 0" in out.stdout

@@ -1,7 +1,8 @@
 """``verl-rise``: the command-line entry point.
 
 Sub-commands:
-  demo     the README's main job (today: score the bundled sample batch through verl's reward loader)
+  demo     the README's main job: the whole Metis-RISE schedule on the CPU (tiny model, generated problems)
+  run      the whole Metis-RISE schedule from a YAML config (verl_rise/schedule)
   score    score a JSONL/parquet file of responses with the RISE reward (or any verl reward function)
   doctor   check that verl loads the plugin and the rewards work (same as ``python -m verl_rise.doctor``)
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
 from pathlib import Path
 
 from verl_rise.scoring import DEFAULT_REWARD_PATH, load_reward_fn, read_rows, score_rows, write_jsonl
@@ -38,23 +38,6 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    import verl  # noqa: F401 - loads the plugin the way a trainer process does
-
-    from verl_rise.plugin import STATE
-
-    sample = resources.files("verl_rise") / "assets" / "sample_responses.jsonl"
-    reward_fn = load_reward_fn(DEFAULT_REWARD_PATH)
-    print(f"verl-rise plugin loaded by `import verl`: {STATE.loaded and not STATE.errors}")
-    print(f"scoring {sample.name} with verl's reward loader on {DEFAULT_REWARD_PATH}:compute_score\n")
-    with resources.as_file(sample) as path:
-        scored, _, report = score_rows(read_rows(path), reward_fn, source=str(path))
-    _print_report(scored, report, show_rows=True)
-    write_jsonl(args.out / "scores.jsonl", scored)
-    print(f"\nwrote {args.out / 'scores.jsonl'}")
-    return 0
-
-
 def cmd_doctor(_: argparse.Namespace) -> int:
     from verl_rise.doctor import main as doctor_main
 
@@ -65,8 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="verl-rise", description="Metis-RISE for verl.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="the main job: score the bundled sample batch (grows with the project)")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
+    from verl_rise.schedule.command import add_run_arguments, cmd_run
+    from verl_rise.schedule.demo import add_demo_arguments, cmd_demo
+
+    demo = sub.add_parser("demo", help="the main job: the whole Metis-RISE schedule on the CPU with a tiny model")
+    add_demo_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
     score = sub.add_parser("score", help="score a JSONL/parquet of responses")
@@ -75,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--reward-path", default=DEFAULT_REWARD_PATH, help="pkg:// path or file, as in verl")
     score.add_argument("--reward-name", default="compute_score")
     score.set_defaults(func=cmd_score)
+
+    run = sub.add_parser("run", help="the whole Metis-RISE schedule from a YAML config (RL -> sweep -> SFT -> eval)")
+    add_run_arguments(run)
+    run.set_defaults(func=cmd_run)
 
     doctor = sub.add_parser("doctor", help="check the installation")
     doctor.set_defaults(func=cmd_doctor)

@@ -1,0 +1,241 @@
+"""The numbers of the evaluation table: accuracy (pass@1) and pass@k per model and data_source.
+
+    python -m verl_rise.schedule.evaluate --out eval/results.json --held-out testmini=testmini.parquet \\
+        --greedy base=rl/metrics@first --greedy rl=rl/metrics@last --greedy sft=eval/sft/greedy/metrics.jsonl@first \\
+        [--sampled sft=eval/sft/sampled/dumps --k 8]
+
+* **accuracy** is verl's own validation metric ``val-core/<data_source>/acc/mean@N`` (greedy decoding, N = 1:
+  pass@1), read from verl's file-logger JSONL (``trainer.logger`` with ``file``). ``PATH@first`` takes the
+  validation logged at step 0 (a validation-only run, or an RL run's ``val_before_train``: the base model);
+  ``PATH@last`` the validation with the highest step (an RL run's final validation: the RL model). ``PATH`` is a
+  JSONL file or a directory of them (one per attempt of a resumed run, read in attempt order).
+* **pass@k** comes from the validation dumps (``trainer.validation_data_dir``) of a run that sampled n >= k
+  responses per prompt with the reward ``verl_rise.passrate.sweep_reward`` (the RISE reward plus the prompt id):
+  per prompt with c correct of n, pass@k = 1 - C(n-c, k) / C(n, k), the unbiased estimator of Chen et al. 2021
+  (arXiv 2107.03374, "Evaluating Large Language Models Trained on Code", Eq. 1), averaged over the prompts of each
+  data_source (prompt id -> data_source from the held-out parquet files).
+
+Writes ``results.json`` atomically: ``{"models": {model: {"acc": {ds: x}, "format": {ds: x}, "step": s,
+"source": str, "pass_at_k": {ds: x}, "pass_prompts": {ds: n}}}, "k": k, "data_sources": [...], "held_out":
+{name: {"path", "rows", "data_sources"}}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional
+
+from verl_rise.atomic import write_text_atomic
+
+_ACC = re.compile(r"^val-core/(?P<ds>.+)/acc/mean@(?P<n>\d+)$")
+_FMT = re.compile(r"^val-aux/(?P<ds>.+)/format/mean@(?P<n>\d+)$")
+
+
+class EvalError(ValueError):
+    """Missing or inconsistent evaluation inputs; the message names the file."""
+
+
+def metric_files(path: Path) -> list[Path]:
+    """The JSONL file, or the ``*.jsonl`` files of a directory in attempt order (``attempt-2`` before ``-10``)."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        def order(p: Path):
+            digits = re.findall(r"\d+", p.stem)
+            return (int(digits[-1]) if digits else -1, p.name)
+
+        return sorted(path.glob("*.jsonl"), key=order)
+    raise EvalError(f"verl metrics not found: {path}")
+
+
+def validation_points(path: Path) -> dict[int, dict[str, float]]:
+    """``{step: metrics}`` of every verl file-logger line holding validation metrics (``val-core/...``).
+
+    Lines of later files (later attempts) replace those of earlier ones at the same step.
+    """
+    points: dict[int, dict[str, float]] = {}
+    for f in metric_files(path):
+        for line_no, line in enumerate(f.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                step, data = int(entry["step"]), entry["data"]
+            except (ValueError, KeyError, TypeError):
+                raise EvalError(f"{f}:{line_no}: not a verl file-logger line") from None
+            if any(k.startswith("val-core/") for k in data):
+                points[step] = {k: v for k, v in data.items() if k.startswith(("val-core/", "val-aux/"))}
+    return points
+
+
+def select_validation(path: Path, which: str) -> tuple[int, dict[str, float]]:
+    """The validation metrics at ``which`` = ``first`` (step 0), ``last`` (highest step) or a step number.
+
+    Raises:
+        EvalError: no validation at that step (the message lists the steps found).
+    """
+    points = validation_points(path)
+    if which == "first":
+        step = 0
+    elif which == "last":
+        if not points:
+            raise EvalError(f"{path}: no validation metrics (val-core/...) logged")
+        step = max(points)
+    else:
+        step = int(which)
+    if step not in points:
+        raise EvalError(f"{path}: no validation metrics at step {step} (steps with validation: {sorted(points)})")
+    return step, points[step]
+
+
+def per_source(metrics: dict[str, float], pattern: re.Pattern) -> dict[str, float]:
+    """``{data_source: value}`` of the metrics matching ``pattern``, at the largest ``@n`` logged."""
+    best: dict[str, tuple[int, float]] = {}
+    for key, value in metrics.items():
+        m = pattern.match(key)
+        if m and (m["ds"] not in best or int(m["n"]) > best[m["ds"]][0]):
+            best[m["ds"]] = (int(m["n"]), float(value))
+    return {ds: v for ds, (_, v) in sorted(best.items())}
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of one prompt with ``c`` correct among ``n`` samples (Chen et al. 2021, Eq. 1).
+
+    Raises:
+        ValueError: ``k > n`` or ``c`` outside ``[0, n]``.
+
+    >>> pass_at_k(4, 0, 2), pass_at_k(4, 4, 2), round(pass_at_k(4, 1, 2), 3)
+    (0.0, 1.0, 0.5)
+    """
+    if not 0 <= c <= n or k > n or k < 1:
+        raise ValueError(f"pass@k needs 1 <= k <= n and 0 <= c <= n, got n={n} c={c} k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def held_out_sources(held_out: dict[str, Path]) -> tuple[dict[str, str], dict[str, dict]]:
+    """``(prompt_id -> data_source, {name: {"path", "rows", "data_sources"}})`` of the held-out parquet files."""
+    import pyarrow.parquet as pq
+
+    ids: dict[str, str] = {}
+    info = {}
+    for name, path in held_out.items():
+        table = pq.read_table(path, columns=["data_source", "extra_info"]).to_pylist()
+        sources = sorted({r["data_source"] for r in table})
+        for r in table:
+            ids.setdefault(str((r["extra_info"] or {}).get("prompt_id")), r["data_source"])
+        info[name] = {"path": str(path), "rows": len(table), "data_sources": sources}
+    return ids, info
+
+
+def sampled_pass_at_k(dumps: Path, k: int, prompt_sources: dict[str, str]) -> tuple[dict[str, float], dict[str, int]]:
+    """Mean pass@k per data_source from a sampled validation run's dumps, and the prompts counted per source.
+
+    Raises:
+        EvalError: no dump files, a line without ``prompt_id``/``acc`` (the run did not use the sweep reward),
+            a prompt id not in the held-out sets, or fewer than k samples for a prompt.
+    """
+    files = sorted(dumps.glob("*.jsonl")) if dumps.is_dir() else []
+    if not files:
+        raise EvalError(f"no validation dumps (*.jsonl) in {dumps}")
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for f in files:
+        for line_no, line in enumerate(f.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row.get("prompt_id") is None or row.get("acc") is None:
+                raise EvalError(f"{f}:{line_no}: no prompt_id/acc (the run must use "
+                                f"reward.custom_reward_function.path=pkg://verl_rise.passrate.sweep_reward)")
+            c = counts[str(row["prompt_id"])]
+            c[0] += 1
+            c[1] += int(float(row["acc"]) == 1.0)
+    by_source: dict[str, list[float]] = defaultdict(list)
+    for pid, (n, c) in counts.items():
+        if pid not in prompt_sources:
+            raise EvalError(f"{dumps}: prompt id {pid} is in no held-out file")
+        if n < k:
+            raise EvalError(f"{dumps}: prompt {pid} has {n} samples, fewer than k={k}")
+        by_source[prompt_sources[pid]].append(pass_at_k(n, c, k))
+    return ({ds: sum(v) / len(v) for ds, v in sorted(by_source.items())},
+            {ds: len(v) for ds, v in sorted(by_source.items())})
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise EvalError(f"{what} {item!r}: expected NAME=VALUE")
+        name, value = item.split("=", 1)
+        out[name] = value
+    return out
+
+
+def collect(held_out: dict[str, Path], greedy: dict[str, str], sampled: dict[str, Path],
+            k: Optional[int]) -> dict:
+    """Build the results dict (see the module docstring).
+
+    Args:
+        held_out: ``{name: parquet}``.
+        greedy: ``{model: "PATH@first|last|STEP"}`` (verl file-logger JSONL or a directory of them).
+        sampled: ``{model: dumps dir}`` of pass@k runs (requires ``k``).
+        k: the k of pass@k.
+
+    Raises:
+        EvalError: see :func:`select_validation` and :func:`sampled_pass_at_k`.
+    """
+    prompt_sources, info = held_out_sources(held_out)
+    models: dict[str, dict] = {}
+    for model, spec in greedy.items():
+        path, _, which = spec.rpartition("@")
+        if not path:
+            raise EvalError(f"--greedy {model}={spec}: expected PATH@first|last|STEP")
+        step, metrics = select_validation(Path(path), which)
+        acc = per_source(metrics, _ACC)
+        if not acc:
+            raise EvalError(f"{path}: validation at step {step} has no val-core/<data_source>/acc metric")
+        models[model] = {"acc": acc, "format": per_source(metrics, _FMT), "step": step, "source": f"{path}@{which}"}
+    if sampled and k is None:
+        raise EvalError("--sampled needs --k")
+    for model, dumps in sampled.items():
+        values, prompts = sampled_pass_at_k(Path(dumps), k, prompt_sources)
+        models.setdefault(model, {})
+        models[model]["pass_at_k"] = values
+        models[model]["pass_prompts"] = prompts
+    sources = sorted({ds for m in models.values() for key in ("acc", "pass_at_k") for ds in m.get(key, {})})
+    return {"models": models, "k": k, "data_sources": sources, "held_out": info}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Command-line entry point; exit status 0, or 2 with a message naming the file on bad input."""
+    parser = argparse.ArgumentParser(prog="python -m verl_rise.schedule.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="results.json to write")
+    parser.add_argument("--held-out", action="append", default=[], help="NAME=PARQUET (repeatable)")
+    parser.add_argument("--greedy", action="append", default=[], help="MODEL=METRICS@first|last|STEP")
+    parser.add_argument("--sampled", action="append", default=[], help="MODEL=DUMPS_DIR of a pass@k run")
+    parser.add_argument("--k", type=int, default=None, help="k of pass@k")
+    args = parser.parse_args(argv)
+    try:
+        held_out = {name: Path(p) for name, p in _pairs(args.held_out, "--held-out").items()}
+        results = collect(held_out, _pairs(args.greedy, "--greedy"),
+                          {m: Path(p) for m, p in _pairs(args.sampled, "--sampled").items()}, args.k)
+    except (EvalError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_text_atomic(args.out, json.dumps(results, indent=2) + "\n")
+    for model, m in results["models"].items():
+        print(model, {ds: round(v, 4) for ds, v in m.get("acc", {}).items()},
+              {ds: round(v, 4) for ds, v in m.get("pass_at_k", {}).items()})
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

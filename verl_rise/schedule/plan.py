@@ -1,0 +1,576 @@
+"""The schedule as data: stages of steps, each step one command with its inputs and outputs.
+
+:func:`build_plan` turns a :class:`~verl_rise.schedule.config.RunConfig` into the nine stages of Metis-RISE
+(arXiv 2506.13056): RL (verl ``main_ppo``), merge to HF (verl's model merger), the post-RL pass-rate sweep (a
+validation-only ``main_ppo`` run sampling k responses per training prompt, then ``verl_rise.passrate
+ingest-dumps``), the hard / inconsistent / solved export, the SFT-set build, SFT (verl's ``sft_trainer`` under
+torchrun), merge, evaluation of the base / RL / SFT models on the held-out sets (verl validation), and the report.
+
+Every command is a real command line: ``--dry-run`` prints them for Slurm or Ray users to run by hand. A value that
+is only known once an earlier stage ran (the latest checkpoint step) is a :class:`Deferred` argument, printed as a
+shell ``$(cat ...)`` expression and resolved by the runner.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+from verl_rise.schedule import STAGES
+from verl_rise.schedule.config import RunConfig
+from verl_rise.schedule.fingerprint import Input
+
+#: The reward verl uses in every stage (recipes/rise_grpo.yaml), and the same reward with the prompt id echoed into
+#: verl's validation dumps (verl_rise.passrate.sweep_reward: identical scores).
+SWEEP_REWARD = "pkg://verl_rise.passrate.sweep_reward"
+
+#: Greedy pass@1 runs and sampled pass@k runs of the eval stage.
+MODELS = ("base", "rl", "sft")
+
+
+class PlanError(RuntimeError):
+    """A stage cannot start: the message says what is missing and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A command-line argument known only at run time (e.g. the latest checkpoint directory).
+
+    Attributes:
+        shell: how ``--dry-run`` prints it (a shell expression that computes the value).
+        resolve: returns the value when the step starts; raises :class:`PlanError` when it cannot.
+    """
+
+    shell: str
+    resolve: Callable[[], str]
+
+
+Arg = Union[str, Deferred]
+
+
+@dataclass
+class Step:
+    """One command of a stage.
+
+    Attributes:
+        name: unique within the stage.
+        argv: the command; :class:`Deferred` items are resolved when the step starts.
+        outputs: files/directories the step writes; removed before a fresh start (never before a resume).
+        inputs: external files/directories whose content goes into the fingerprint.
+        upstream: stages whose fingerprints go into this step's (it reads their outputs).
+        after: earlier steps of the same stage it depends on (None: the previous step, if any).
+        env: extra environment; ``{attempt}`` in a value becomes the attempt number (left out of the fingerprint).
+        resumable: an interrupted attempt is continued by rerunning the same command (verl resume_mode=auto on
+            the same checkpoint directory) instead of starting over.
+        precheck: called before the step runs; raises :class:`PlanError` to stop the schedule with a message.
+        note: one-line comment printed above the command by ``--dry-run``.
+    """
+
+    name: str
+    argv: list[Arg]
+    outputs: list[Path] = field(default_factory=list)
+    inputs: list[Input] = field(default_factory=list)
+    upstream: list[str] = field(default_factory=list)
+    after: Optional[list[str]] = None
+    env: dict[str, str] = field(default_factory=dict)
+    resumable: bool = False
+    precheck: Optional[Callable[[], None]] = None
+    note: str = ""
+
+    def shell_argv(self) -> list[str]:
+        """argv with deferred items in their shell form (the form fingerprints and ``--dry-run`` use)."""
+        return [a.shell if isinstance(a, Deferred) else a for a in self.argv]
+
+    def resolved_argv(self) -> list[str]:
+        """argv with deferred items resolved (raises :class:`PlanError` when one cannot be)."""
+        return [a.resolve() if isinstance(a, Deferred) else a for a in self.argv]
+
+    def shell_command(self, attempt: int = 1) -> str:
+        """One line a shell can run: ``VAR=value ... cmd args`` with each word quoted as needed."""
+        env = [f"{k}={shlex.quote(v.replace('{attempt}', str(attempt)))}" for k, v in self.env.items()]
+        words = []
+        for a in self.argv:
+            # A deferred value is a shell expression: keep $(...) live, quote the rest of the word.
+            words.append(f'"{a.shell}"' if isinstance(a, Deferred) else shlex.quote(a))
+        return " ".join(env + words)
+
+
+@dataclass
+class Stage:
+    """A stage of the schedule: its directory (manifest, logs, outputs) and steps."""
+
+    name: str
+    directory: Path
+    steps: list[Step]
+    description: str
+
+    @property
+    def upstream(self) -> list[str]:
+        """Stages this one reads from (union over its steps)."""
+        seen: list[str] = []
+        for step in self.steps:
+            for name in step.upstream:
+                if name not in seen:
+                    seen.append(name)
+        return seen
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Paths of the run directory
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where each stage writes, under the run directory."""
+
+    root: Path
+
+    def stage(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def rl_ckpt(self) -> Path:
+        return self.root / "rl" / "ckpt"
+
+    @property
+    def rl_metrics(self) -> Path:
+        """verl file-logger JSONL of the RL stage, one file per attempt (verl's FileLogger truncates its file)."""
+        return self.root / "rl" / "metrics"
+
+    @property
+    def rl_val_dumps(self) -> Path:
+        return self.root / "rl" / "val_dumps"
+
+    @property
+    def rl_hf(self) -> Path:
+        return self.root / "merge_rl" / "hf"
+
+    @property
+    def sweep_dumps(self) -> Path:
+        return self.root / "sweep" / "dumps"
+
+    @property
+    def sweep_stats(self) -> Path:
+        return self.root / "sweep" / "stats"
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export"
+
+    @property
+    def sft_data(self) -> Path:
+        return self.root / "sft_data"
+
+    @property
+    def sft_ckpt(self) -> Path:
+        return self.root / "sft" / "ckpt"
+
+    @property
+    def sft_metrics(self) -> Path:
+        return self.root / "sft" / "metrics"
+
+    @property
+    def sft_hf(self) -> Path:
+        return self.root / "merge_sft" / "hf"
+
+    def eval_run(self, model: str, kind: str) -> Path:
+        """Directory of one evaluation run: ``kind`` is ``greedy`` (pass@1) or ``sampled`` (pass@k)."""
+        return self.root / "eval" / model / kind
+
+    @property
+    def eval_results(self) -> Path:
+        return self.root / "eval" / "results.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+
+def latest_checkpoint(ckpt_dir: Path, subdir: str = "") -> Deferred:
+    """The newest ``global_step_N`` verl recorded in ``latest_checkpointed_iteration.txt`` (+ ``subdir``)."""
+    tracker = ckpt_dir / "latest_checkpointed_iteration.txt"
+    tail = f"/{subdir}" if subdir else ""
+
+    def resolve() -> str:
+        try:
+            step = int(tracker.read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise PlanError(f"no checkpoint to merge: {tracker} is missing or unreadable ({exc}); the training "
+                            f"stage must save at least one checkpoint (trainer.save_freq > 0)") from None
+        path = ckpt_dir / f"global_step_{step}" / subdir if subdir else ckpt_dir / f"global_step_{step}"
+        if not path.is_dir():
+            raise PlanError(f"{tracker} names step {step} but {path} does not exist")
+        return str(path)
+
+    return Deferred(f"{ckpt_dir}/global_step_$(cat {tracker}){tail}", resolve)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Hydra override helpers
+# --------------------------------------------------------------------------------------------------------------
+
+_PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-")
+
+
+def _quoted(value: str, quote: str) -> str:
+    # Hydra's quoted strings: a backslash escapes only a quote or a run of backslashes ending at a quote or at the
+    # closing quote; any other backslash is literal (hydra/grammar/OverrideLexer.g4, ESC / QUOTED_VALUE).
+    out = re.sub(r"(\\+)(?=" + re.escape(quote) + r"|$)", lambda m: m.group(1) * 2, value)
+    return quote + out.replace(quote, "\\" + quote) + quote
+
+
+def hydra_value(value: str) -> str:
+    """A string as a Hydra override value: bare when safe, else single-quoted with Hydra's escapes."""
+    if value and set(value) <= _PLAIN:
+        return value
+    return _quoted(value, "'")
+
+
+def hydra_list(values: list[str]) -> str:
+    """A list of strings as a Hydra override value: ``["a","b"]`` (double-quoted with Hydra's escapes)."""
+    return "[" + ",".join(_quoted(v, '"') for v in values) + "]"
+
+
+def override_key(override: str) -> str:
+    """The dotted key of a Hydra override (``+a.b=1`` -> ``a.b``)."""
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+#: Keys the runner sets in each Hydra stage; a user override of one of them is refused by the pre-flight check.
+RUNNER_KEYS = {
+    "rl": ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
+           "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode", "data.val_max_samples"),
+    "sweep": ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
+              "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode", "trainer.val_only",
+              "trainer.val_before_train", "data.val_max_samples", "actor_rollout_ref.rollout.val_kwargs.n",
+              "actor_rollout_ref.rollout.val_kwargs.do_sample", "actor_rollout_ref.rollout.val_kwargs.temperature",
+              "actor_rollout_ref.rollout.val_kwargs.top_p", "reward.custom_reward_function.path",
+              "reward.custom_reward_function.name"),
+    "eval": ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
+             "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode", "trainer.val_only",
+             "trainer.val_before_train", "data.val_max_samples"),
+    "sft": ("data.train_files", "model.path", "trainer.default_local_dir", "trainer.logger", "trainer.resume_mode"),
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Facts about the composed RL configuration that change which commands run (found by the pre-flight).
+
+    Attributes:
+        rl_validates_at_end: the RL run validates after its last step (``trainer.test_freq > 0``).
+    """
+
+    rl_validates_at_end: bool = True
+
+
+def _recipes_input(config: RunConfig) -> tuple[Path, str]:
+    """The recipe files as a fingerprint input (YAML only: a README edit reruns nothing)."""
+    return (config.recipes, "*.yaml")
+
+
+def _python(config: RunConfig) -> str:
+    return config.launch.python or sys.executable
+
+
+def _loggers(config: RunConfig) -> str:
+    names = ["console", "file"] + [n for n in config.launch.loggers if n not in ("console", "file")]
+    return "[" + ",".join(names) + "]"
+
+
+def _main_ppo(config: RunConfig) -> list[str]:
+    return [_python(config), "-m", "verl.trainer.main_ppo", "--config-path", str(config.recipes),
+            "--config-name", config.profiles.rl]
+
+
+def reuse_rl_validation(config: RunConfig, options: PlanOptions) -> tuple[bool, str]:
+    """Whether the base and RL accuracy come from the RL run's own validation, and why (or why not)."""
+    if not config.eval.reuse_rl_validation:
+        return False, "eval.reuse_rl_validation is false"
+    if config.stage_overrides("eval"):
+        return False, "overrides.eval change the evaluation settings, so the RL run's validation is not comparable"
+    if not options.rl_validates_at_end:
+        return False, "the RL run does not validate after its last step (trainer.test_freq <= 0)"
+    return True, ("the RL run validated on the same held-out files with the same settings before its first step "
+                  "(base) and after its last step (RL)")
+
+
+def _validation_run(config: RunConfig, layout: RunLayout, model_path: Union[str, Deferred], out: Path,
+                    val_files: list[str], train_file: str, extra: list[str]) -> list[Arg]:
+    """A validation-only main_ppo run (``trainer.val_only``) of an HF model directory on parquet files."""
+    return [
+        *_main_ppo(config),
+        *config.stage_overrides("rl"),
+        f"data.train_files={hydra_value(train_file)}",
+        f"data.val_files={hydra_list(val_files)}",
+        f"actor_rollout_ref.model.path={hydra_value(str(model_path))}",
+        f"trainer.default_local_dir={hydra_value(str(out / 'ckpt'))}",
+        f"trainer.validation_data_dir={hydra_value(str(out / 'dumps'))}",
+        f"trainer.logger={_loggers(config)}",
+        "trainer.val_only=true",
+        "trainer.val_before_train=true",
+        "trainer.resume_mode=disable",
+        "data.val_max_samples=-1",
+        *extra,
+    ]
+
+
+def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[Stage]:
+    """The stages of ``config``'s schedule, in order (see the module docstring).
+
+    Args:
+        config: the validated run configuration.
+        options: facts about the composed RL recipe (:class:`PlanOptions`).
+
+    Returns:
+        One :class:`Stage` per name in :data:`verl_rise.schedule.STAGES`, in that order.
+    """
+    L = RunLayout(config.run_dir)
+    py = _python(config)
+    train = str(config.data.train)
+    held_out = [str(p) for p in config.data.held_out.values()]
+    base_env = {"PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1", **config.launch.env}
+    reuse, _ = reuse_rl_validation(config, options)
+    stages: list[Stage] = []
+
+    # 1. RL: GRPO with the RISE recipe. Validation on the held-out sets before the first step (the base model) and
+    #    after the last (the RL model) feeds the evaluation table when reuse is on.
+    rl_args = [
+        *_main_ppo(config),
+        *config.stage_overrides("rl"),
+        f"data.train_files={hydra_value(train)}",
+        f"data.val_files={hydra_list(held_out)}",
+        f"actor_rollout_ref.model.path={hydra_value(str(config.model))}",
+        f"trainer.default_local_dir={hydra_value(str(L.rl_ckpt))}",
+        f"trainer.validation_data_dir={hydra_value(str(L.rl_val_dumps))}",
+        f"trainer.logger={_loggers(config)}",
+        "trainer.resume_mode=auto",
+        # Held-out sets are evaluated whole (profiles may cap validation, e.g. cpu_tiny: 8 rows).
+        "data.val_max_samples=-1",
+    ]
+    if reuse:
+        rl_args.append("trainer.val_before_train=true")
+    stages.append(Stage("rl", L.stage("rl"), [Step(
+        "main_ppo", rl_args,
+        outputs=[L.rl_ckpt, L.rl_metrics, L.rl_val_dumps],
+        inputs=[config.model, config.data.train, *config.data.held_out.values(), _recipes_input(config)],
+        env={**base_env, "VERL_FILE_LOGGER_PATH": str(L.rl_metrics / "attempt-{attempt}.jsonl")},
+        resumable=True,
+        note="GRPO (RL incentivization); rerunning resumes from the newest checkpoint (trainer.resume_mode=auto)",
+    )], "RL: GRPO with the RISE recipe (verl main_ppo)"))
+
+    # 2. Merge the last RL checkpoint to a Hugging Face model directory.
+    stages.append(Stage("merge_rl", L.stage("merge_rl"), [Step(
+        "model_merger",
+        [py, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
+         "--local_dir", latest_checkpoint(L.rl_ckpt, "actor"), "--target_dir", str(L.rl_hf)],
+        outputs=[L.rl_hf], upstream=["rl"], env=base_env,
+        note="verl's model merger: newest RL checkpoint -> HF model",
+    )], "merge the RL checkpoint to HF (verl.model_merger)"))
+
+    # 3. Pass-rate sweep: k samples per training prompt from the RL model (validation-only run), then ingest.
+    sweep_args = _validation_run(config, L, str(L.rl_hf), L.stage("sweep"), [train], train, [
+        *config.stage_overrides("sweep"),
+        f"actor_rollout_ref.rollout.val_kwargs.n={config.sweep.k}",
+        "actor_rollout_ref.rollout.val_kwargs.do_sample=true",
+        f"actor_rollout_ref.rollout.val_kwargs.temperature={config.sweep.temperature}",
+        f"actor_rollout_ref.rollout.val_kwargs.top_p={config.sweep.top_p}",
+        f"reward.custom_reward_function.path={SWEEP_REWARD}",
+        "reward.custom_reward_function.name=compute_score",
+    ])
+    sweep_env = {**base_env, "VERL_FILE_LOGGER_PATH": str(L.stage("sweep") / "metrics.jsonl")}
+    stages.append(Stage("sweep", L.stage("sweep"), [
+        Step("sample", sweep_args, outputs=[L.sweep_dumps, L.stage("sweep") / "metrics.jsonl"],
+             inputs=[config.data.train, _recipes_input(config)], upstream=["merge_rl"], env=sweep_env,
+             note=f"post-RL sweep: {config.sweep.k} responses per training prompt at temperature "
+                  f"{config.sweep.temperature} (validation-only main_ppo)"),
+        Step("ingest", [py, "-m", "verl_rise.passrate", "ingest-dumps", str(L.sweep_dumps), "--dir",
+                        str(L.sweep_stats), "--quiet"],
+             outputs=[L.sweep_stats], env=base_env, note="per-prompt pass rates from the sweep's dumps"),
+    ], "post-RL pass-rate sweep (verl validation-only run + ingest)"))
+
+    # 4. Export the hard / inconsistent / solved split.
+    stages.append(Stage("export", L.export, [Step(
+        "export",
+        [py, "-m", "verl_rise.passrate", "export", "--stats", str(L.sweep_stats), "--dataset", train,
+         "--out", str(L.export), "--quiet", *config.stage_overrides("export")],
+        outputs=[L.export / name for name in EXPORT_FILES], inputs=[config.data.train], upstream=["sweep"],
+        env=base_env, note="hard / inconsistent / solved split with pass-rate columns",
+    )], "export the pass-rate split (verl_rise.passrate export)"))
+
+    # 5. Build the SFT set: self-distillation for inconsistent prompts, expert trajectories for hard ones.
+    sft_args: list[Arg] = [py, "-m", "verl_rise.sft_data", "build", "--export-dir", str(L.export),
+                           "--out", str(L.sft_data), "--tokenizer", str(L.rl_hf), "--no-progress"]
+    expert = config.expert
+    for f in expert.files:
+        sft_args += ["--expert-file", str(f)]
+    if expert.files:
+        sft_args += ["--expert-key", expert.key]
+        if expert.image_root is not None:
+            sft_args += ["--expert-image-root", str(expert.image_root)]
+    if expert.endpoint is not None:
+        sft_args += ["--endpoint-base-url", expert.endpoint.base_url, "--endpoint-model", expert.endpoint.model,
+                     "--api-key-env", expert.endpoint.api_key_env,
+                     "--samples-per-prompt", str(expert.endpoint.samples_per_prompt)]
+    sft_args += config.stage_overrides("sft_data")
+    stages.append(Stage("sft_data", L.sft_data, [Step(
+        "build", sft_args, outputs=[L.sft_data / name for name in SFT_DATA_FILES], inputs=list(expert.files),
+        upstream=["export", "merge_rl"], env=base_env, precheck=lambda: check_expert_source(config, L),
+        note="SFT set: self-distilled responses (inconsistent) + verified expert trajectories (hard)",
+    )], "build the SFT set (verl_rise.sft_data build)"))
+
+    # 6. SFT of the RL model (verl's SFT trainer under torchrun).
+    sft_train = [
+        py, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
+        f"--nproc_per_node={config.launch.sft_nproc_per_node}",
+        "-m", "verl.trainer.sft_trainer", "--config-path", str(config.recipes), "--config-name", config.profiles.sft,
+        *config.stage_overrides("sft"),
+        f"data.train_files={hydra_value(str(L.sft_data / 'sft.parquet'))}",
+        f"model.path={hydra_value(str(L.rl_hf))}",
+        f"trainer.default_local_dir={hydra_value(str(L.sft_ckpt))}",
+        f"trainer.logger={_loggers(config)}",
+        "trainer.resume_mode=auto",
+    ]
+    stages.append(Stage("sft", L.stage("sft"), [Step(
+        "sft_trainer", sft_train, outputs=[L.sft_ckpt, L.sft_metrics], inputs=[_recipes_input(config)],
+        upstream=["sft_data", "merge_rl"], resumable=True,
+        env={**base_env, "VERL_FILE_LOGGER_PATH": str(L.sft_metrics / "attempt-{attempt}.jsonl")},
+        precheck=lambda: check_sft_set(L),
+        note="SFT enhancement of the RL model; rerunning resumes from the newest checkpoint",
+    )], "SFT of the RL model (verl sft_trainer)"))
+
+    # 7. Merge the last SFT checkpoint.
+    stages.append(Stage("merge_sft", L.stage("merge_sft"), [Step(
+        "model_merger",
+        [py, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
+         "--local_dir", latest_checkpoint(L.sft_ckpt), "--target_dir", str(L.sft_hf)],
+        outputs=[L.sft_hf], upstream=["sft"], env=base_env,
+        note="verl's model merger: newest SFT checkpoint -> HF model",
+    )], "merge the SFT checkpoint to HF (verl.model_merger)"))
+
+    # 8. Evaluation on the held-out sets.
+    stages.append(Stage("eval", L.stage("eval"), _eval_steps(config, L, reuse, base_env),
+                        "evaluate base / RL / SFT on the held-out sets (verl validation)"))
+
+    # 9. Report.
+    stages.append(Stage("report", L.report, [Step(
+        "report", [py, "-m", "verl_rise.schedule.report", "--run-dir", str(config.run_dir)],
+        outputs=[L.report], upstream=["rl", "sweep", "export", "sft_data", "sft", "eval"], env=base_env,
+        note="markdown + PNG report",
+    )], "write the report (markdown + PNGs)"))
+
+    assert tuple(s.name for s in stages) == STAGES
+    return stages
+
+
+def _eval_steps(config: RunConfig, L: RunLayout, reuse: bool, env: dict[str, str]) -> list[Step]:
+    held_out = [str(p) for p in config.data.held_out.values()]
+    models: dict[str, tuple[str, list[str]]] = {
+        "base": (str(config.model), []),
+        "rl": (str(L.rl_hf), ["merge_rl"]),
+        "sft": (str(L.sft_hf), ["merge_sft"]),
+    }
+    steps: list[Step] = []
+    collect = [_python(config), "-m", "verl_rise.schedule.evaluate", "--out", str(L.eval_results)]
+    for name in sorted(config.data.held_out):
+        collect += ["--held-out", f"{name}={config.data.held_out[name]}"]
+    inputs_base = [config.model]
+    for model, (path, upstream) in models.items():
+        inputs = inputs_base if model == "base" else []
+        if reuse and model in ("base", "rl"):
+            collect += ["--greedy", f"{model}={L.rl_metrics}@{'first' if model == 'base' else 'last'}"]
+        else:
+            out = L.eval_run(model, "greedy")
+            steps.append(Step(
+                f"{model}_greedy",
+                _validation_run(config, L, path, out, held_out, held_out[0], config.stage_overrides("eval")),
+                outputs=[out], inputs=[*inputs, *config.data.held_out.values(), _recipes_input(config)], upstream=upstream,
+                after=[], env={**env, "VERL_FILE_LOGGER_PATH": str(out / "metrics.jsonl")},
+                note=f"{model} model, greedy (accuracy = pass@1) on the held-out sets",
+            ))
+            collect += ["--greedy", f"{model}={out / 'metrics.jsonl'}@first"]
+        if config.eval.pass_at_k is not None:
+            out = L.eval_run(model, "sampled")
+            n = config.eval.samples
+            steps.append(Step(
+                f"{model}_sampled",
+                _validation_run(config, L, path, out, held_out, held_out[0], [
+                    *config.stage_overrides("eval"),
+                    f"actor_rollout_ref.rollout.val_kwargs.n={n}",
+                    "actor_rollout_ref.rollout.val_kwargs.do_sample=true",
+                    f"actor_rollout_ref.rollout.val_kwargs.temperature={config.sweep.temperature}",
+                    f"actor_rollout_ref.rollout.val_kwargs.top_p={config.sweep.top_p}",
+                    f"reward.custom_reward_function.path={SWEEP_REWARD}",
+                    "reward.custom_reward_function.name=compute_score",
+                ]),
+                outputs=[out], inputs=[*inputs, *config.data.held_out.values(), _recipes_input(config)], upstream=upstream,
+                after=[], env={**env, "VERL_FILE_LOGGER_PATH": str(out / "metrics.jsonl")},
+                note=f"{model} model, {n} samples per prompt for pass@{config.eval.pass_at_k}",
+            ))
+            collect += ["--sampled", f"{model}={out / 'dumps'}"]
+    if config.eval.pass_at_k is not None:
+        collect += ["--k", str(config.eval.pass_at_k)]
+    steps.append(Step(
+        "collect", collect, outputs=[L.eval_results], inputs=list(config.data.held_out.values()),
+        upstream=["rl"] if reuse else [], after=[s.name for s in steps], env=env,
+        note="accuracy (pass@1) and pass@k per model and data_source -> eval/results.json",
+    ))
+    return steps
+
+
+#: What the export writes (verl_rise.passrate export); the stage is complete when all exist.
+EXPORT_FILES = ("hard.parquet", "inconsistent.parquet", "solved.parquet", "unseen.parquet", "summary.json")
+#: What the SFT-set build writes (verl_rise.sft_data build).
+SFT_DATA_FILES = ("sft.parquet", "stats.json", "coverage.jsonl", "rejects.jsonl")
+
+
+def check_expert_source(config: RunConfig, layout: RunLayout) -> None:
+    """Refuse to build the SFT set when the export has hard prompts and no expert source is configured.
+
+    Raises:
+        PlanError: hard prompts exist (export summary.json) but ``expert`` names no file and no endpoint.
+    """
+    summary_path = layout.export / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    hard = hard_prompt_count(summary)
+    if hard > 0 and not config.expert.configured:
+        raise PlanError(
+            f"{hard} training prompts are hard (pass rate 0 in {summary_path}) and the configuration names no expert "
+            f"source: add expert.files (JSONL of expert trajectories) and/or expert.endpoint (an OpenAI-compatible "
+            f"server); Metis-RISE trains on expert trajectories for the prompts the RL model never solves")
+
+
+def hard_prompt_count(summary: dict) -> int:
+    """Hard prompts in an export ``summary.json`` (``prompts_per_bucket.hard``, verl_rise.passrate.export).
+
+    Raises:
+        PlanError: the summary has no such count (an export from another version).
+    """
+    try:
+        return int(summary["prompts_per_bucket"]["hard"])
+    except (KeyError, TypeError, ValueError):
+        raise PlanError(f"export summary has no prompts_per_bucket.hard (keys: {sorted(summary)})") from None
+
+
+def check_sft_set(layout: RunLayout) -> None:
+    """Refuse to start SFT on an empty SFT set.
+
+    Raises:
+        PlanError: ``sft_data/stats.json`` reports 0 rows.
+    """
+    stats_path = layout.sft_data / "stats.json"
+    stats = json.loads(stats_path.read_text())
+    if int(stats.get("sft_rows", 0)) == 0:
+        raise PlanError(f"the SFT set is empty ({stats_path}: sft_rows 0): every prompt was solved or none could be "
+                        f"covered; see {layout.sft_data / 'coverage.jsonl'}")

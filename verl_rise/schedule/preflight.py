@@ -1,0 +1,310 @@
+"""Checks run before any stage starts (and before ``--dry-run`` prints): nothing here needs a GPU or starts Ray.
+
+* files: the model directory (with ``config.json``), the training and held-out parquet files (with the columns
+  data_prep writes and at least one row), expert files and their image root, the recipes and the two profiles;
+* overrides: no override of a key the runner sets itself (paths, loggers, resume mode, the sweep's sampling);
+* recipes: every Hydra command of the plan is composed exactly as it will run, against verl's own config
+  (``main_ppo``'s ``ppo_trainer``, the SFT trainer's ``sft_trainer_engine``): an unknown key, a missing config
+  group or a bad value fails here. The RL-side configs then go through what verl runs before it touches a GPU
+  (``validate_config``, the v1 trainer's constructor, the workers' dataclass conversions); the SFT config through
+  the dataclass conversions of ``SFTTrainer._build_config``. Paths the schedule has not produced yet (the merged RL
+  and SFT models) are stood in for by the base model, which has the same architecture and processor;
+* the training stages save checkpoints (``trainer.save_freq``), which the merge stages need;
+* devices: a GPU profile on a machine without enough GPUs is refused (except for ``--dry-run``);
+* expert source: a warning when none is configured (the error comes when the export shows hard prompts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from verl_rise.schedule.config import RunConfig
+from verl_rise.schedule.plan import (
+    RUNNER_KEYS,
+    Deferred,
+    PlanOptions,
+    Stage,
+    build_plan,
+    override_key,
+)
+
+#: Columns every RL parquet written by data_prep has (verl's RLHFDataset reads them).
+RL_COLUMNS = ("data_source", "prompt", "reward_model", "extra_info")
+
+
+@dataclass
+class PreflightResult:
+    """Errors (the run must not start), warnings, and the plan options found by composing the RL recipe."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    options: PlanOptions = PlanOptions()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _check_parquet(path: Path, what: str, errors: list[str]) -> None:
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        errors.append(f"{what}: file not found: {path}")
+        return
+    try:
+        meta = pq.read_metadata(path)
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises several types for a non-parquet file
+        errors.append(f"{what}: {path} is not a readable parquet file ({exc})")
+        return
+    missing = [c for c in RL_COLUMNS if c not in schema.names]
+    if missing:
+        errors.append(f"{what}: {path} lacks the columns {missing} (write it with python -m data_prep.*)")
+        return
+    extra = schema.field("extra_info").type
+    names = [extra.field(i).name for i in range(extra.num_fields)] if hasattr(extra, "num_fields") else []
+    if "prompt_id" not in names:
+        errors.append(f"{what}: {path}: extra_info has no prompt_id (pass rates are keyed on it; write the file "
+                      f"with python -m data_prep.*)")
+    if meta.num_rows == 0:
+        errors.append(f"{what}: {path} has no rows")
+
+
+def _check_files(config: RunConfig, errors: list[str], warnings: list[str]) -> None:
+    model = config.model
+    if not model.is_dir():
+        errors.append(f"model: directory not found: {model}")
+    elif not (model / "config.json").is_file():
+        errors.append(f"model: {model} has no config.json (a Hugging Face model directory is expected)")
+    _check_parquet(config.data.train, "data.train", errors)
+    for name, path in config.data.held_out.items():
+        _check_parquet(path, f"data.held_out.{name}", errors)
+    for f in config.expert.files:
+        if not f.is_file():
+            errors.append(f"expert.files: file not found: {f}")
+    if config.expert.image_root is not None and not config.expert.image_root.is_dir():
+        errors.append(f"expert.image_root: directory not found: {config.expert.image_root}")
+    if not config.expert.configured:
+        warnings.append("no expert source (expert.files / expert.endpoint): the schedule stops before the SFT set "
+                        "if the sweep finds hard prompts (pass rate 0)")
+    recipes = config.recipes
+    if not recipes.is_dir():
+        errors.append(f"recipes_dir: directory not found: {recipes}")
+        return
+    for stage, name in (("rl", config.profiles.rl), ("sft", config.profiles.sft)):
+        if not (recipes / f"{name}.yaml").is_file():
+            available = sorted(p.stem for p in recipes.glob("*.yaml"))
+            errors.append(f"profiles.{stage}: recipe {name}.yaml not found in {recipes} (available: {available})")
+
+
+def _check_override_keys(config: RunConfig, errors: list[str]) -> None:
+    owned = {"rl": RUNNER_KEYS["rl"], "sweep": RUNNER_KEYS["sweep"], "eval": RUNNER_KEYS["eval"],
+             "sft": RUNNER_KEYS["sft"]}
+    for stage, keys in owned.items():
+        for item in config.stage_overrides(stage):
+            if override_key(item) in keys:
+                errors.append(f"overrides.{stage}: {item!r} sets {override_key(item)}, which the runner sets itself "
+                              f"(see the config's run_dir/data/model/sweep/eval fields)")
+
+
+def hydra_call(argv: list) -> tuple[str, str, list[str]]:
+    """``(config_dir, config_name, overrides)`` of a Hydra command line (``--config-path D --config-name N ...``)."""
+    words = [a.shell if isinstance(a, Deferred) else a for a in argv]
+    i = words.index("--config-path")
+    j = words.index("--config-name")
+    return words[i + 1], words[j + 1], words[j + 2:]
+
+
+def compose(config_dir: str, name: str, overrides: list[str]):
+    """Compose a recipe as ``--config-path config_dir --config-name name overrides`` would (Hydra).
+
+    Raises:
+        Exception: whatever Hydra raises (unknown key, missing group, bad override syntax, ...).
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        return hydra_compose(config_name=name, overrides=overrides)
+
+
+def verl_ppo_startup_checks(cfg) -> None:
+    """What ``main_ppo`` checks before it needs a GPU: verl's ``validate_config``, resolution, the v1 trainer's
+    constructor (replay buffer / DAPO filter checks) and the dataclass conversion of the sections the workers
+    convert (verl/trainer/main_ppo.py main, trainer/ppo/v1 TaskRunnerV1.run, workers/engine_workers.py).
+
+    Raises:
+        Exception: whatever verl raises.
+    """
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.trainer.ppo.v1 import get_trainer_cls
+    from verl.utils.config import omega_conf_to_dataclass, validate_config
+    from verl.utils.device import auto_set_device
+
+    cfg = cfg.copy()
+    auto_set_device(cfg)
+    validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    OmegaConf.resolve(cfg)
+    get_trainer_cls(cfg.trainer.v1.trainer_mode)(config=cfg)
+    sections = ["actor_rollout_ref.model", "actor_rollout_ref.actor", "actor_rollout_ref.rollout",
+                "actor_rollout_ref.rollout.checkpoint_engine", "algorithm"]
+    if need_reference_policy(cfg):
+        sections.append("actor_rollout_ref.ref")
+    if need_critic(cfg):
+        sections.append("critic")
+    for section in sections:
+        omega_conf_to_dataclass(OmegaConf.select(cfg, section))
+
+
+def verl_sft_startup_checks(cfg) -> None:
+    """The dataclass conversions ``verl.trainer.sft_trainer.SFTTrainer._build_config`` does first.
+
+    Raises:
+        Exception: whatever verl raises.
+    """
+    from verl.utils.config import omega_conf_to_dataclass
+
+    for section in ("model", "engine", "optim", "checkpoint", "profiler"):
+        omega_conf_to_dataclass(cfg[section])
+
+
+def _stand_in(overrides: list[str], base_model: Path, keys: tuple[str, ...]) -> list[str]:
+    """Point model paths the schedule has not produced yet at the base model (same architecture and processor)."""
+    out = []
+    for item in overrides:
+        key = override_key(item)
+        out.append(f"{key}={base_model}" if key in keys and not item.startswith(("+", "~")) else item)
+    return out
+
+
+def _save_freq_ok(value) -> bool:
+    if isinstance(value, str):
+        return value == "after_each_epoch"
+    return value is not None and int(value) > 0
+
+
+def _cpu_profile(cfg) -> bool:
+    env = (((cfg.get("ray_kwargs") or {}).get("ray_init") or {}).get("runtime_env") or {}).get("env_vars") or {}
+    return env.get("VERL_PLATFORM") == "cpu"
+
+
+def _check_devices(rl_cfg, errors: list[str], warnings: list[str]) -> None:
+    if _cpu_profile(rl_cfg):
+        return
+    try:
+        import torch
+
+        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # a broken CUDA setup counts as none
+        available = 0
+    per_node = int(rl_cfg.trainer.n_gpus_per_node)
+    nnodes = int(rl_cfg.trainer.nnodes)
+    if nnodes > 1:
+        warnings.append(f"the RL profile asks for {nnodes} nodes x {per_node} GPUs: run it on a Ray cluster "
+                        f"(see the README); this machine's GPUs are not checked")
+    elif available < per_node:
+        errors.append(f"the RL profile asks for {per_node} GPUs and this machine has {available}: use a CPU profile "
+                      f"(profiles.rl: rise_grpo_cpu_tiny) or a GPU node, or print the commands with --dry-run")
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Hide what verl prints while validating ("All configuration checks passed", engine availability warnings):
+    the pre-flight reports its own findings."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(previous)
+
+
+def _compose_checks(config: RunConfig, stages: list[Stage], result: PreflightResult, device_check: bool) -> None:
+    by_name = {s.name: s for s in stages}
+    model_keys = ("actor_rollout_ref.model.path",)
+    rl_cfg = None
+    ppo_steps = [("rl", by_name["rl"].steps[0])] + [("sweep", by_name["sweep"].steps[0])] + [
+        (f"eval/{s.name}", s) for s in by_name["eval"].steps if s.name != "collect"]
+    for label, step in ppo_steps:
+        config_dir, name, overrides = hydra_call(step.argv)
+        overrides = _stand_in(overrides, config.model, model_keys)
+        try:
+            cfg = compose(config_dir, name, overrides)
+        except Exception as exc:
+            result.errors.append(f"stage {label}: recipe {name} does not compose with its overrides: {exc}")
+            continue
+        if label == "rl":
+            rl_cfg = cfg
+        try:
+            verl_ppo_startup_checks(cfg)
+        except Exception as exc:
+            result.errors.append(f"stage {label}: verl rejects the configuration of {name}: "
+                                 f"{type(exc).__name__}: {exc}")
+    if rl_cfg is not None:
+        if not _save_freq_ok(rl_cfg.trainer.save_freq):
+            result.errors.append(f"stage rl: trainer.save_freq={rl_cfg.trainer.save_freq} saves no checkpoint; "
+                                 f"merge_rl needs one (set it > 0)")
+        result.options = PlanOptions(rl_validates_at_end=int(rl_cfg.trainer.test_freq) > 0)
+        if device_check:
+            _check_devices(rl_cfg, result.errors, result.warnings)
+    sft_step = by_name["sft"].steps[0]
+    config_dir, name, overrides = hydra_call(sft_step.argv)
+    overrides = _stand_in(overrides, config.model, ("model.path",))
+    try:
+        sft_cfg = compose(config_dir, name, overrides)
+    except Exception as exc:
+        result.errors.append(f"stage sft: recipe {name} does not compose with its overrides: {exc}")
+        return
+    try:
+        verl_sft_startup_checks(sft_cfg)
+    except Exception as exc:
+        result.errors.append(f"stage sft: verl rejects the configuration of {name}: {type(exc).__name__}: {exc}")
+    if not _save_freq_ok(sft_cfg.trainer.save_freq) and sft_cfg.trainer.get("total_training_steps") is None:
+        result.errors.append(f"stage sft: trainer.save_freq={sft_cfg.trainer.save_freq} saves no checkpoint; "
+                             f"merge_sft needs one")
+
+
+def preflight(config: RunConfig, *, compose_recipes: bool = True, device_check: bool = True) -> PreflightResult:
+    """Check a run configuration before anything runs (see the module docstring).
+
+    Args:
+        config: the validated configuration.
+        compose_recipes: compose every Hydra command and run verl's start-up checks on it (a few seconds).
+        device_check: refuse GPU profiles on a machine without enough GPUs (off for ``--dry-run``).
+
+    Returns:
+        :class:`PreflightResult`; ``options`` feed :func:`~verl_rise.schedule.plan.build_plan`.
+    """
+    result = PreflightResult()
+    _check_files(config, result.errors, result.warnings)
+    _check_override_keys(config, result.errors)
+    if result.errors or not compose_recipes:
+        return result
+    stages = build_plan(config, PlanOptions())
+    with _quiet():
+        _compose_checks(config, stages, result, device_check)
+    if not result.options.rl_validates_at_end and config.eval.reuse_rl_validation:
+        result.warnings.append("the RL run does not validate after its last step (trainer.test_freq <= 0): the RL "
+                               "model gets its own evaluation run")
+    return result
+
+
+def preflight_and_plan(config: RunConfig, *, device_check: bool = True) -> tuple[PreflightResult, Optional[list]]:
+    """:func:`preflight`, then the plan built with the options it found (None when there are errors)."""
+    result = preflight(config, device_check=device_check)
+    if not result.ok:
+        return result, None
+    return result, build_plan(config, result.options)

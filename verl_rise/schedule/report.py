@@ -1,0 +1,304 @@
+"""The run report: ``<run_dir>/report/report.md`` and its PNGs, from what the stages left in the run directory.
+
+    python -m verl_rise.schedule.report --run-dir runs/rise_7b
+
+Sections: the stage x benchmark accuracy table (base / RL / RL+SFT rows, one column per data_source, pass@k when
+evaluated; eval/results.json), the RL reward and response-length curves (verl's file-logger JSONL of the RL stage:
+``critic/score/mean``, ``response_length/mean``), the pass-rate split and histogram after RL (the export's
+``summary.json`` and ``pass_rate_hist.png``), the SFT set's composition (sft_data ``stats.json`` / ``stats.png``),
+the SFT loss curve, and each stage's wall time (the manifests). Missing inputs leave a note in their section instead
+of failing, so a partial run (``--until``) still gets a report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from verl_rise.atomic import atomic_path, write_text_atomic
+from verl_rise.schedule import STAGES
+from verl_rise.schedule.manifest import read_manifest
+
+ROW_LABELS = {"base": "base model", "rl": "+ RL (GRPO)", "sft": "+ RL + SFT (Metis-RISE)"}
+
+
+def _pct(value: Optional[float]) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def results_table(run_dir: Path) -> str:
+    """The accuracy table as markdown: one row per model, one accuracy column per data_source (+ average when
+    there are several), then pass@k columns when evaluated. Values in percent.
+
+    Raises:
+        FileNotFoundError: ``eval/results.json`` does not exist.
+    """
+    results = json.loads((Path(run_dir) / "eval" / "results.json").read_text())
+    sources = results["data_sources"]
+    models = results["models"]
+    k = results.get("k")
+    has_pass = any("pass_at_k" in m for m in models.values())
+    header = ["model"] + [f"{ds} acc" for ds in sources]
+    if len(sources) > 1:
+        header.append("avg acc")
+    if has_pass:
+        header += [f"{ds} pass@{k}" for ds in sources]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key in ("base", "rl", "sft"):
+        if key not in models:
+            continue
+        m = models[key]
+        acc = m.get("acc", {})
+        row = [ROW_LABELS[key]] + [_pct(acc.get(ds)) for ds in sources]
+        if len(sources) > 1:
+            vals = [acc[ds] for ds in sources if ds in acc]
+            row.append(_pct(sum(vals) / len(vals)) if vals else "–")
+        if has_pass:
+            row += [_pct(m.get("pass_at_k", {}).get(ds)) for ds in sources]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def read_metrics(path: Path) -> dict[int, dict]:
+    """``{step: merged metrics}`` from verl file-logger JSONL (a file or a directory of per-attempt files; later
+    attempts win at the same step, as a resumed run replays from its checkpoint)."""
+    from verl_rise.schedule.evaluate import metric_files
+
+    steps: dict[int, dict] = {}
+    try:
+        files = metric_files(path)
+    except ValueError:
+        return {}
+    for f in files:
+        seen: dict[int, dict] = {}
+        for line in f.read_text().splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                seen.setdefault(int(entry["step"]), {}).update(entry["data"])
+        steps.update(seen)
+    return dict(sorted(steps.items()))
+
+
+def _figure(ncols: int, width: float = 5.0, height: float = 3.5):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height), dpi=110)
+    FigureCanvasAgg(fig)
+    return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def plot_rl_curves(metrics: dict[int, dict], out: Path) -> Optional[Path]:
+    """Reward (mean RISE score of the rollouts) and mean response length per RL step, with the held-out accuracy
+    at the validated steps. Returns the PNG path, or None when no training step was logged."""
+    train = {s: m for s, m in metrics.items() if "critic/score/mean" in m}
+    if not train:
+        return None
+    fig, (ax1, ax2) = _figure(2)
+    steps = list(train)
+    ax1.plot(steps, [train[s]["critic/score/mean"] for s in steps], marker="o", label="rollout reward (score)")
+    val = {s: [v for k, v in m.items() if k.startswith("val-core/") and "/acc/mean@" in k] for s, m in metrics.items()}
+    val = {s: sum(v) / len(v) for s, v in val.items() if v}
+    if val:
+        ax1.plot(list(val), list(val.values()), marker="s", linestyle="--", label="held-out accuracy")
+    ax1.set_xlabel("RL step")
+    ax1.set_ylabel("mean")
+    ax1.set_ylim(-0.05, 1.05)
+    ax1.set_title("reward")
+    ax1.legend(fontsize=8)
+    ax2.plot(steps, [train[s].get("response_length/mean", float("nan")) for s in steps], marker="o", color="#DD8452")
+    ax2.set_xlabel("RL step")
+    ax2.set_ylabel("tokens")
+    ax2.set_title("mean response length")
+    _save(fig, out)
+    return out
+
+
+def plot_sft_loss(metrics: dict[int, dict], out: Path) -> Optional[Path]:
+    """SFT training loss per step (verl's ``train/loss``); None when not logged."""
+    points = {s: m["train/loss"] for s, m in metrics.items() if "train/loss" in m}
+    if not points:
+        return None
+    fig, (ax,) = _figure(1)
+    ax.plot(list(points), list(points.values()), marker="o")
+    ax.set_xlabel("SFT step")
+    ax.set_ylabel("loss")
+    ax.set_title("SFT loss")
+    _save(fig, out)
+    return out
+
+
+def stage_times(run_dir: Path) -> list[dict]:
+    """Per stage: status, attempts, wall time (seconds; resumed attempts add up) from the manifests."""
+    rows = []
+    for name in STAGES[:-1]:  # the report stage is the one writing this
+        try:
+            manifest = read_manifest(Path(run_dir) / name)
+        except ValueError:
+            manifest = None
+        if manifest is None:
+            rows.append({"stage": name, "status": "not run", "attempts": 0, "wall_s": 0.0})
+            continue
+        attempts = sum(len(s.attempts) for s in manifest.steps.values())
+        rows.append({"stage": name, "status": manifest.status, "attempts": attempts, "wall_s": manifest.wall_s})
+    return rows
+
+
+def plot_stage_times(rows: list[dict], out: Path) -> Path:
+    fig, (ax,) = _figure(1, width=7)
+    names = [r["stage"] for r in rows]
+    ax.barh(names[::-1], [r["wall_s"] / 60 for r in rows][::-1], color="#4C72B0")
+    ax.set_xlabel("wall time (minutes)")
+    ax.set_title("stage wall time")
+    _save(fig, out)
+    return out
+
+
+def _fmt_s(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _copy(src: Path, dst: Path) -> Optional[Path]:
+    if not src.is_file():
+        return None
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst
+
+
+def _load_json(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _settings(run_dir: Path) -> list[str]:
+    import yaml
+
+    path = run_dir / "config.resolved.yaml"
+    if not path.is_file():
+        return []
+    cfg = yaml.safe_load(path.read_text())
+    lines = [f"- model: `{cfg['model']}`", f"- RL profile `{cfg['profiles']['rl']}`, SFT profile `{cfg['profiles']['sft']}`",
+             f"- training prompts: `{cfg['data']['train']}`; held-out: "
+             + ", ".join(f"{k} `{v}`" for k, v in cfg["data"]["held_out"].items()),
+             f"- sweep: k = {cfg['sweep']['k']} responses per prompt at temperature {cfg['sweep']['temperature']}"]
+    for stage, items in (cfg.get("overrides") or {}).items():
+        if items:
+            lines.append(f"- overrides.{stage}: `{' '.join(items)}`")
+    return lines
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write ``<run_dir>/report/report.md`` and its PNGs. Returns the markdown path."""
+    run_dir = Path(run_dir)
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    md = [f"# Metis-RISE run report", "",
+          f"Run directory `{run_dir}`, written {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.", ""]
+    md += _settings(run_dir) + [""]
+
+    md += ["## Held-out accuracy", ""]
+    results = _load_json(run_dir / "eval" / "results.json")
+    if results is None:
+        md += ["_No evaluation results (eval/results.json): the eval stage has not run._", ""]
+    else:
+        md += [results_table(run_dir), ""]
+        md.append("Accuracy = pass@1 with greedy decoding, in percent, verl's `val-core/<data_source>/acc` on the "
+                  "held-out sets with the RISE reward (a response counts when the last `\\boxed{}` matches).")
+        for key, m in results["models"].items():
+            if "source" in m:
+                md.append(f"- {ROW_LABELS.get(key, key)}: {m['source']} (step {m['step']})")
+        if results.get("k"):
+            md.append(f"- pass@{results['k']}: unbiased estimator (Chen et al. 2021) from sampled responses per "
+                      f"prompt at the sweep temperature")
+        for name, info in results["held_out"].items():
+            md.append(f"- held-out set `{name}`: {info['rows']} rows, data_source {', '.join(info['data_sources'])}")
+        md.append("")
+
+    md += ["## RL (GRPO)", ""]
+    rl_metrics = read_metrics(run_dir / "rl" / "metrics")
+    rl_png = plot_rl_curves(rl_metrics, out / "rl_curves.png")
+    if rl_png:
+        md += [f"![RL curves]({rl_png.name})", ""]
+        last = max(s for s, m in rl_metrics.items() if "critic/score/mean" in m)
+        md.append(f"{last} RL steps; last step: reward {rl_metrics[last]['critic/score/mean']:.3f}, mean response "
+                  f"length {rl_metrics[last].get('response_length/mean', float('nan')):.1f} tokens.")
+        md.append("")
+    else:
+        md += ["_No RL training metrics (rl/metrics/*.jsonl)._", ""]
+
+    md += ["## Pass rates after RL", ""]
+    summary = _load_json(run_dir / "export" / "summary.json")
+    if summary is None:
+        md += ["_No pass-rate export (export/summary.json)._", ""]
+    else:
+        per = summary["prompts_per_bucket"]
+        md += ["| bucket | prompts | SFT treatment |", "|---|---|---|",
+               f"| hard (pass rate 0) | {per.get('hard', 0)} | expert trajectories |",
+               f"| inconsistent | {per.get('inconsistent', 0)} | self-distillation (the RL model's own correct "
+               f"responses) |",
+               f"| solved (pass rate 1) | {per.get('solved', 0)} | dropped |",
+               f"| unseen | {per.get('unseen', 0)} | none (no sweep samples) |", ""]
+        hist = _copy(run_dir / "export" / "pass_rate_hist.png", out / "pass_rate_hist.png")
+        if hist:
+            md += [f"![pass-rate histogram]({hist.name})", ""]
+
+    md += ["## SFT set", ""]
+    stats = _load_json(run_dir / "sft_data" / "stats.json")
+    if stats is None:
+        md += ["_No SFT set (sft_data/stats.json)._", ""]
+    else:
+        md += ["| source | bucket | rows |", "|---|---|---|"]
+        for source, buckets in stats["rows_by_source_and_bucket"].items():
+            for bucket, n in (buckets.items() if isinstance(buckets, dict) else [("", buckets)]):
+                md.append(f"| {source} | {bucket} | {n} |")
+        cov = stats["coverage"]
+        md += ["", f"{stats['sft_rows']} rows. Hard prompts covered: {cov['hard']['covered']} of "
+                   f"{cov['hard']['prompts']}; inconsistent prompts covered: {cov['inconsistent']['covered']} of "
+                   f"{cov['inconsistent']['prompts']}.", ""]
+        png = _copy(run_dir / "sft_data" / "stats.png", out / "sft_set.png")
+        if png:
+            md += [f"![SFT set]({png.name})", ""]
+    sft_png = plot_sft_loss(read_metrics(run_dir / "sft" / "metrics"), out / "sft_loss.png")
+    if sft_png:
+        md += [f"![SFT loss]({sft_png.name})", ""]
+
+    md += ["## Stages", ""]
+    rows = stage_times(run_dir)
+    md += ["| stage | status | attempts | wall time |", "|---|---|---|---|"]
+    md += [f"| {r['stage']} | {r['status']} | {r['attempts']} | {_fmt_s(r['wall_s'])} |" for r in rows]
+    total = sum(r["wall_s"] for r in rows)
+    md += [f"| total | | | {_fmt_s(total)} |", ""]
+    png = plot_stage_times(rows, out / "stage_times.png")
+    md += [f"![stage wall time]({png.name})", ""]
+    path = out / "report.md"
+    write_text_atomic(path, "\n".join(md))
+    return path
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Command-line entry point: write the report, print its path."""
+    parser = argparse.ArgumentParser(prog="python -m verl_rise.schedule.report", description=__doc__.split("\n")[0])
+    parser.add_argument("--run-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    path = write_report(args.run_dir)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
