@@ -16,7 +16,6 @@ trained (embeddings and vision tower stay random), and each prompt's KV cache is
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from tests.paths import REPO_ROOT
+from verl_rise.chat import rl_row_messages as row_messages  # noqa: F401 (tests import it from here)
+from verl_rise.processes import kill_process_tree
 
 RECIPES_DIR = REPO_ROOT / "recipes"
 
@@ -40,28 +41,6 @@ LETTERS = "ABCDE"
 def answer_template(letter: str) -> str:
     """A Metis-RISE formatted answer (format reward 1) choosing ``letter``."""
     return f"<think> ok </think><answer> $\\boxed{{{letter}}}$ </answer>"
-
-
-def row_messages(row: dict) -> tuple[list[dict], list[Any]]:
-    """Chat messages and PIL images of an RL parquet row, as verl's RLHFDataset builds them (``<image>`` -> image
-    content item, in order)."""
-    from PIL import Image
-
-    images = [Image.open(io.BytesIO(img["bytes"])).convert("RGB") for img in row["images"]]
-    messages = []
-    for msg in row["prompt"]:
-        content = msg["content"]
-        if "<image>" not in content:
-            messages.append({"role": msg["role"], "content": content})
-            continue
-        parts = []
-        for i, piece in enumerate(content.split("<image>")):
-            if i > 0:
-                parts.append({"type": "image"})
-            if piece:
-                parts.append({"type": "text", "text": piece})
-        messages.append({"role": msg["role"], "content": parts})
-    return messages, images
 
 
 def coin_flip(row: dict) -> list[str]:
@@ -192,23 +171,6 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """Kill the trainer and every process it started (Ray's GCS, raylet and workers are its descendants)."""
-    import psutil
-
-    try:
-        family = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    proc.kill()
-    for child in family:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    proc.wait()
-
-
 def run_main_ppo(config_name: str, overrides: list[str], workdir: Path, tag: str, timeout: float = 900,
                  extra_env: Optional[dict] = None, on_poll: Optional[Callable[[int], None]] = None,
                  poll_seconds: float = 0.5) -> TrainerRun:
@@ -249,7 +211,7 @@ def run_main_ppo(config_name: str, overrides: list[str], workdir: Path, tag: str
                 time.sleep(poll_seconds)
         finally:
             if proc.poll() is None:
-                _kill_tree(proc)
+                kill_process_tree(proc)
     return TrainerRun(proc.returncode, time.monotonic() - start, log_path, read_jsonl(metrics_path),
                       read_jsonl(trace_path))
 

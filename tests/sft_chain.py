@@ -52,7 +52,7 @@ def run(args: Sequence[str], log: Path, *, timeout: float = 600, env: dict | Non
     Raises:
         subprocess.TimeoutExpired: the command ran longer than ``timeout``.
     """
-    from tests.e2e_support import _kill_tree
+    from verl_rise.processes import kill_process_tree
 
     start = time.monotonic()
     with open(log, "w") as out:
@@ -63,7 +63,7 @@ def run(args: Sequence[str], log: Path, *, timeout: float = 600, env: dict | Non
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_tree(proc)
+            kill_process_tree(proc)
             raise
     return Command(list(map(str, args)), proc.returncode, time.monotonic() - start, log)
 

@@ -15,27 +15,9 @@ import pyarrow.parquet as pq
 
 from data_prep import mathvision
 from tests.paths import MATHVISION
+from verl_rise.passrate.export import RESPONSE_TYPE, STAT_COLUMNS  # the exported file layout
 
 BUCKETS = ("hard", "inconsistent", "solved", "unseen")
-# The statistics columns of verl_rise.passrate.export (same names, same types, same order).
-STAT_COLUMNS = (
-    ("passrate_bucket", pa.string()),
-    ("passrate", pa.float64()),
-    ("passrate_attempts", pa.int64()),
-    ("passrate_correct", pa.int64()),
-    ("passrate_overall", pa.float64()),
-    ("passrate_overall_attempts", pa.int64()),
-    ("passrate_overall_correct", pa.int64()),
-    ("passrate_window", pa.float64()),
-    ("passrate_window_attempts", pa.int64()),
-    ("passrate_window_correct", pa.int64()),
-    ("passrate_mean_score", pa.float64()),
-    ("passrate_first_step_solved", pa.int64()),
-    ("passrate_last_step_seen", pa.int64()),
-)
-RESPONSE_TYPE = pa.list_(pa.struct([("response", pa.string()), ("score", pa.float64()), ("step", pa.int64())]))
-
-
 def convert_train(out_dir: Path) -> Path:
     """Run data_prep's MATH-Vision converter on ../shared train.jsonl; returns the RL parquet."""
     dest = out_dir / "train.parquet"

@@ -123,17 +123,6 @@ PLACEHOLDERS = {
     },
 }
 
-# Sections verl's workers turn into dataclasses with omega_conf_to_dataclass before any GPU work
-# (trainer/ppo/v1/trainer_base.py _init_tokenizer and _setup, workers/engine_workers.py init_model).
-DATACLASS_SECTIONS = [
-    "actor_rollout_ref.model",
-    "actor_rollout_ref.actor",
-    "actor_rollout_ref.rollout",
-    "actor_rollout_ref.rollout.checkpoint_engine",
-    "algorithm",
-]
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Reading the recipe files
 # --------------------------------------------------------------------------------------------------------------
@@ -320,30 +309,11 @@ def compose_profile(recipes_dir: Path, name: str, overrides: typing.Sequence[str
 
 
 def run_verl_startup_validation(cfg: DictConfig):
-    """Run the config checks main_ppo and the v1 trainer do before they touch a GPU; return the trainer object.
+    """The config checks main_ppo and the v1 trainer do before they touch a GPU (the pre-flight of
+    ``verl-rise run``); returns the trainer object. Raises whatever verl raises."""
+    from verl_rise.schedule.preflight import verl_ppo_startup_checks
 
-    Mirrors verl/trainer/main_ppo.py main() (auto_set_device, validate_config), TaskRunnerV1.run (resolve, trainer
-    constructor) and the omega_conf_to_dataclass calls of the trainer and the actor/rollout workers.
-    Raises whatever verl raises.
-    """
-    from verl.trainer.ppo.utils import need_critic, need_reference_policy
-    from verl.trainer.ppo.v1 import get_trainer_cls
-    from verl.utils.config import omega_conf_to_dataclass, validate_config
-    from verl.utils.device import auto_set_device
-
-    cfg = cfg.copy()
-    auto_set_device(cfg)
-    validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
-    OmegaConf.resolve(cfg)
-    trainer = get_trainer_cls(cfg.trainer.v1.trainer_mode)(config=cfg)
-    sections = list(DATACLASS_SECTIONS)
-    if need_reference_policy(cfg):
-        sections.append("actor_rollout_ref.ref")
-    if need_critic(cfg):
-        sections.append("critic")
-    for section in sections:
-        omega_conf_to_dataclass(OmegaConf.select(cfg, section))
-    return trainer
+    return verl_ppo_startup_checks(cfg)
 
 
 @dataclasses.dataclass

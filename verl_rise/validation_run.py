@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from verl_rise.processes import kill_process_tree
+
 #: The reward verl-rise trains with (reward_fns/rise.py); the sweep uses verl_rise.passrate.sweep_reward.
 DEFAULT_REWARD = ("pkg://reward_fns.rise", "compute_score")
 DEFAULT_RECIPE = "rise_grpo_7b"
@@ -172,23 +174,6 @@ def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
         return "(log unreadable)"
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """Kill the trainer and every process it started (Ray's GCS, raylet and workers are its descendants)."""
-    import psutil
-
-    try:
-        family = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    proc.kill()
-    for child in family:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    proc.wait()
-
-
 def read_metrics(path: Path) -> dict:
     """Merge the ``data`` dicts of verl's file-logger lines (``{"step": int, "data": {...}}``) at ``path``."""
     merged: dict = {}
@@ -249,7 +234,7 @@ def run_validation(
             _wait(proc, cfg, start, timeout_s, progress, poll_s)
         finally:
             if proc.poll() is None:  # timeout, Ctrl-C, or an error while waiting
-                _kill_tree(proc)
+                kill_process_tree(proc)
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         raise ValidationRunError(
@@ -280,7 +265,7 @@ def _wait(proc: subprocess.Popen, cfg: ValidationRunConfig, start: float, timeou
         while proc.poll() is None:
             elapsed = time.monotonic() - start
             if timeout_s is not None and elapsed > timeout_s:
-                _kill_tree(proc)
+                kill_process_tree(proc)
                 raise ValidationRunError(
                     f"main_ppo validation run killed after the {timeout_s:.0f}s timeout; full log: {cfg.log_path}\n"
                     f"--- last {LOG_TAIL_LINES} lines ---\n{_log_tail(cfg.log_path)}"

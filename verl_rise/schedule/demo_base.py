@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import os
 import random
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+from verl_rise.chat import rl_row_messages
 
 #: Image pixel range of the cpu_tiny recipes (data.mm_processor_kwargs): the prompts look as they will in RL.
 CPU_TINY_MM_KWARGS = {"min_pixels": 3136, "max_pixels": 100352}
@@ -43,35 +44,13 @@ def guesses(row: dict, per_prompt: int, rng: random.Random) -> list[str]:
     return [str(rng.randint(0, 20)) for _ in range(per_prompt)]
 
 
-def chat_messages(row: dict) -> tuple[list[dict], list]:
-    """Chat messages (``<image>`` -> an image content item) and PIL images of an RL parquet row, as verl's
-    RLHFDataset and agent loop build them."""
-    from PIL import Image
-
-    images = [Image.open(io.BytesIO(im["bytes"])).convert("RGB") for im in row["images"]]
-    messages = []
-    for msg in row["prompt"]:
-        content = msg["content"]
-        if "<image>" not in content:
-            messages.append({"role": msg["role"], "content": content})
-            continue
-        parts = []
-        for i, piece in enumerate(content.split("<image>")):
-            if i:
-                parts.append({"type": "image"})
-            if piece:
-                parts.append({"type": "text", "text": piece})
-        messages.append({"role": msg["role"], "content": parts})
-    return messages, images
-
-
 def _prompt_batch(processor, row: dict, per_prompt: int, seed: int) -> dict:
     """Prompt inputs (one copy, image included) and the padded guessed responses of one row."""
     import torch
 
     pid = str(row["extra_info"]["prompt_id"])
     rng = random.Random(int(hashlib.sha256(f"{seed}:{pid}".encode()).hexdigest()[:8], 16))
-    messages, images = chat_messages(row)
+    messages, images = rl_row_messages(row)
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     enc = processor(text=[prompt], images=images, return_tensors="pt", **CPU_TINY_MM_KWARGS)
     tok = processor.tokenizer

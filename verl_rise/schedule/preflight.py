@@ -137,10 +137,13 @@ def compose(config_dir: str, name: str, overrides: list[str]):
         return hydra_compose(config_name=name, overrides=overrides)
 
 
-def verl_ppo_startup_checks(cfg) -> None:
+def verl_ppo_startup_checks(cfg):
     """What ``main_ppo`` checks before it needs a GPU: verl's ``validate_config``, resolution, the v1 trainer's
     constructor (replay buffer / DAPO filter checks) and the dataclass conversion of the sections the workers
     convert (verl/trainer/main_ppo.py main, trainer/ppo/v1 TaskRunnerV1.run, workers/engine_workers.py).
+
+    Returns:
+        The v1 trainer object verl built (its replay buffer and checkpoint callback are the configured ones).
 
     Raises:
         Exception: whatever verl raises.
@@ -155,7 +158,7 @@ def verl_ppo_startup_checks(cfg) -> None:
     auto_set_device(cfg)
     validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     OmegaConf.resolve(cfg)
-    get_trainer_cls(cfg.trainer.v1.trainer_mode)(config=cfg)
+    trainer = get_trainer_cls(cfg.trainer.v1.trainer_mode)(config=cfg)
     sections = ["actor_rollout_ref.model", "actor_rollout_ref.actor", "actor_rollout_ref.rollout",
                 "actor_rollout_ref.rollout.checkpoint_engine", "algorithm"]
     if need_reference_policy(cfg):
@@ -164,6 +167,7 @@ def verl_ppo_startup_checks(cfg) -> None:
         sections.append("critic")
     for section in sections:
         omega_conf_to_dataclass(OmegaConf.select(cfg, section))
+    return trainer
 
 
 def verl_sft_startup_checks(cfg) -> None:

@@ -207,7 +207,7 @@ def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    md = [f"# Metis-RISE run report", "",
+    md = ["# Metis-RISE run report", "",
           f"Run directory `{run_dir}`, written {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.", ""]
     md += _settings(run_dir) + [""]
 
