@@ -255,6 +255,19 @@ def test_preflight_composes_the_cpu_schedule(composed):
     assert any("no expert source" in w for w in composed.warnings)
 
 
+def test_cpu_sft_profile_runs_its_torchrun_ranks_on_the_cpu_platform(data, composed):
+    """rise_sft_cpu_tiny sets trainer.device=cpu; verl picks its platform at import, so the SFT step's environment
+    must select verl-rise's CPU platform (a GPU SFT profile leaves verl's auto-detection alone)."""
+    assert composed.options.sft_platform == "cpu"
+    sft = next(s for s in build_plan(_config(data, expert={}), composed.options) if s.name == "sft")
+    assert sft.steps[0].env["VERL_PLATFORM"] == "cpu"
+    gpu = preflight(_config(data, profiles={"rl": "rise_grpo_7b", "sft": "rise_sft_7b"}), device_check=False)
+    assert gpu.options.sft_platform is None
+    sft = next(s for s in build_plan(_config(data, profiles={"rl": "rise_grpo_7b", "sft": "rise_sft_7b"}),
+                                     gpu.options) if s.name == "sft")
+    assert "VERL_PLATFORM" not in sft.steps[0].env
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"rl": ["actor_rollout_ref.actor.clip_ratio_hgih=0.3"]}, "stage rl: recipe rise_grpo_cpu_tiny does not compose"),
     ({"sft": ["optim.lrr=1e-5"]}, "stage sft: recipe rise_sft_cpu_tiny does not compose"),

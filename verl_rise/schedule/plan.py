@@ -270,9 +270,14 @@ class PlanOptions:
 
     Attributes:
         rl_validates_at_end: the RL run validates after its last step (``trainer.test_freq > 0``).
+        sft_platform: ``VERL_PLATFORM`` for the SFT trainer's torchrun ranks, or None for verl's auto-detection.
+            ``"cpu"`` when the SFT profile sets ``trainer.device=cpu`` (rise_sft_cpu_tiny): verl resolves its platform
+            at import, before Hydra, so only the environment can select verl-rise's CPU platform there. (The RL
+            profiles select it for their Ray workers in the recipe itself.)
     """
 
     rl_validates_at_end: bool = True
+    sft_platform: Optional[str] = None
 
 
 def _recipes_input(config: RunConfig) -> tuple[Path, str]:
@@ -445,7 +450,8 @@ def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[
     stages.append(Stage("sft", L.stage("sft"), [Step(
         "sft_trainer", sft_train, outputs=[L.sft_ckpt, L.sft_metrics], inputs=[_recipes_input(config)],
         upstream=["sft_data", "merge_rl"], resumable=True,
-        env={**base_env, "VERL_FILE_LOGGER_PATH": str(L.sft_metrics / "attempt-{attempt}.jsonl")},
+        env={**base_env, **({"VERL_PLATFORM": options.sft_platform} if options.sft_platform else {}),
+             "VERL_FILE_LOGGER_PATH": str(L.sft_metrics / "attempt-{attempt}.jsonl")},
         precheck=lambda: check_sft_set(L),
         note="SFT enhancement of the RL model; rerunning resumes from the newest checkpoint",
     )], "SFT of the RL model (verl sft_trainer)"))

@@ -21,7 +21,7 @@ import io
 import logging
 import warnings
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -272,6 +272,8 @@ def _compose_checks(config: RunConfig, stages: list[Stage], result: PreflightRes
     except Exception as exc:
         result.errors.append(f"stage sft: recipe {name} does not compose with its overrides: {exc}")
         return
+    if sft_cfg.trainer.get("device") == "cpu":
+        result.options = replace(result.options, sft_platform="cpu")
     try:
         verl_sft_startup_checks(sft_cfg)
     except Exception as exc:
