@@ -154,6 +154,8 @@ def test_report_has_the_table_and_the_plots(rise_schedule):
             assert im.format == "PNG" and im.size[0] > 300
     for name in STAGES[:-1]:
         assert f"| {name} | completed |" in report
+    # attempts: the interrupted RL stage was started twice; the sweep (two steps) once
+    assert "| rl | completed | 2 |" in report and "| sweep | completed | 1 |" in report
     assert "report:" in s.full.output and f"| model | {ds} acc |" in s.full.output
 
 

@@ -140,7 +140,9 @@ def plot_sft_loss(metrics: dict[int, dict], out: Path) -> Optional[Path]:
 
 
 def stage_times(run_dir: Path) -> list[dict]:
-    """Per stage: status, attempts, wall time (seconds; resumed attempts add up) from the manifests."""
+    """Per stage: status, attempts (how often the stage was started: the most attempts of any of its steps, so a
+    stage of two steps that each ran once counts 1), wall time (seconds; resumed attempts add up) from the
+    manifests."""
     rows = []
     for name in STAGES[:-1]:  # the report stage is the one writing this
         try:
@@ -150,7 +152,7 @@ def stage_times(run_dir: Path) -> list[dict]:
         if manifest is None:
             rows.append({"stage": name, "status": "not run", "attempts": 0, "wall_s": 0.0})
             continue
-        attempts = sum(len(s.attempts) for s in manifest.steps.values())
+        attempts = max((len(s.attempts) for s in manifest.steps.values()), default=0)
         rows.append({"stage": name, "status": manifest.status, "attempts": attempts, "wall_s": manifest.wall_s})
     return rows
 
