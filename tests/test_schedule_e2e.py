@@ -59,7 +59,9 @@ def test_interrupted_rl_stage_resumed_from_its_checkpoint(rise_schedule):
     assert "resuming" in s.full.output and "rl/main_ppo: resuming (attempt 2" in s.full.output
     first, second = (_jsonl(s.stage("rl") / "metrics" / f"attempt-{i}.jsonl") for i in (1, 2))
     trained = lambda lines: sorted({x["step"] for x in lines if "critic/score/mean" in x["data"]})  # noqa: E731
-    assert trained(first) == [1]
+    # Attempt 1 trained step 1: the fixture stops it once the step-1 checkpoint is recorded. verl logs a step's
+    # metrics after saving its checkpoint, so the stop may come before the step-1 line reaches the file.
+    assert trained(first) in ([], [1])
     assert trained(second) == [2]  # step 1 was not trained again
     assert (s.stage("rl") / "ckpt" / "latest_checkpointed_iteration.txt").read_text().strip() == "2"
 
