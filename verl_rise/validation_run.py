@@ -124,6 +124,17 @@ class ValidationRunResult:
     seconds: float = 0.0
 
 
+#: The main_ppo overrides that make a run validation-only over every row of its val files: no training step, no
+#: checkpoint resume, no ``val_max_samples`` cap from the profile. Shared with the ``verl-rise run`` schedule's sweep
+#: and evaluation commands (verl_rise/schedule/plan.py).
+VAL_ONLY_OVERRIDES = (
+    "data.val_max_samples=-1",
+    "trainer.val_only=true",
+    "trainer.val_before_train=true",
+    "trainer.resume_mode=disable",
+)
+
+
 def default_config_path() -> Path:
     """The installed recipes directory (``verl_rise.recipes``)."""
     from verl_rise.recipes import RECIPES_DIR
@@ -147,10 +158,7 @@ def build_command(cfg: ValidationRunConfig, python: str = sys.executable) -> lis
         f"actor_rollout_ref.model.path={Path(cfg.model).resolve()}",
         f"data.train_files={data}",
         f"data.val_files={data}",
-        "data.val_max_samples=-1",
-        "trainer.val_only=true",
-        "trainer.val_before_train=true",
-        "trainer.resume_mode=disable",
+        *VAL_ONLY_OVERRIDES,
         f"trainer.default_local_dir={out / 'trainer'}",
         f"trainer.validation_data_dir={out / 'dumps'}",
         "trainer.logger=[console,file]",

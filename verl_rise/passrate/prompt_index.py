@@ -174,10 +174,6 @@ class PromptIndex:
             grown[: self._size] = self._check[: self._size]
             self._check = grown
 
-    def strings_chunked(self) -> pa.ChunkedArray:
-        """All prompt ids by dense id, without joining the per-batch chunks (zero-copy)."""
-        return pa.chunked_array(self._chunks, type=pa.string())
-
     def strings(self) -> pa.StringArray:
         """All prompt ids, element ``i`` being the id with dense id ``i``.
 

@@ -25,7 +25,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 REQUIRED_COLUMNS = ("prompt_id", "step", "acc", "score")
 RESPONSE_COLUMN = "response"

@@ -23,6 +23,7 @@ from typing import Callable, Optional, Union
 
 from verl_rise.schedule import STAGES
 from verl_rise.schedule.config import RunConfig
+from verl_rise.validation_run import VAL_ONLY_OVERRIDES
 from verl_rise.schedule.fingerprint import Input
 
 #: The reward verl uses in every stage (recipes/rise_grpo.yaml), and the same reward with the prompt id echoed into
@@ -323,10 +324,7 @@ def _validation_run(config: RunConfig, layout: RunLayout, model_path: Union[str,
         f"trainer.default_local_dir={hydra_value(str(out / 'ckpt'))}",
         f"trainer.validation_data_dir={hydra_value(str(out / 'dumps'))}",
         f"trainer.logger={_loggers(config)}",
-        "trainer.val_only=true",
-        "trainer.val_before_train=true",
-        "trainer.resume_mode=disable",
-        "data.val_max_samples=-1",
+        *VAL_ONLY_OVERRIDES,
         *extra,
     ]
 
