@@ -81,7 +81,7 @@ def e2e_grpo():
     from transformers import AutoProcessor
 
     from tests import e2e_support as e2e
-    from tests.sft_export_fixture import train_rows as mathvision_train_rows
+    from tests.sft_export_fixture import mathvision_prompt_ids
     from verl_rise.tiny_model import build_tiny_model
 
     require(QWEN_PROCESSOR)
@@ -99,8 +99,8 @@ def e2e_grpo():
         processor = AutoProcessor.from_pretrained(str(tiny))
         # The hard row is tried first among the free-form rows: a problem the real expert-trace file covers, so
         # the SFT chain (e2e_sft) gets a verified expert trajectory for it.
-        hard_pid = mathvision_train_rows(workdir / "train_all.parquet")[HARD_PROBLEM_WITH_EXPERT_TRACE]["extra_info"]
-        hard_first = sorted(train_all, key=lambda r: r["extra_info"]["prompt_id"] != hard_pid["prompt_id"])
+        hard_pid = mathvision_prompt_ids(workdir / "train_all.parquet")[HARD_PROBLEM_WITH_EXPERT_TRACE]
+        hard_first = sorted(train_all, key=lambda r: r["extra_info"]["prompt_id"] != hard_pid)
         train_rows, roles = e2e.pick_training_rows(hard_first, processor, max_prompt_length=384)
         val_rows = val_all[:4]
         pd.DataFrame(train_rows).to_parquet(workdir / "train.parquet")

@@ -49,6 +49,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
+from verl_rise.schedule.preflight import verl_ppo_startup_checks
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPES_DIR = REPO / "recipes"
 PROCESSOR_DIR = (REPO / ".." / "shared" / "models" / "qwen2.5-vl-7b-instruct-processor").resolve()
@@ -308,14 +310,6 @@ def compose_profile(recipes_dir: Path, name: str, overrides: typing.Sequence[str
     return compose_recipe(recipes_dir, name, [f"{k}={v}" for k, v in placeholders.items()] + list(overrides))
 
 
-def run_verl_startup_validation(cfg: DictConfig):
-    """The config checks main_ppo and the v1 trainer do before they touch a GPU (the pre-flight of
-    ``verl-rise run``); returns the trainer object. Raises whatever verl raises."""
-    from verl_rise.schedule.preflight import verl_ppo_startup_checks
-
-    return verl_ppo_startup_checks(cfg)
-
-
 @dataclasses.dataclass
 class SFTStartup:
     """What :func:`run_sft_startup_validation` built: verl's config objects, the dataset, its samples, one batch."""
@@ -411,14 +405,14 @@ def test_values_fit_verl_dataclass_types(name):
 def test_profile_passes_verl_startup_validation(name):
     if not PROCESSOR_DIR.is_dir():
         pytest.fail(f"{PROCESSOR_DIR} (../shared) is needed: HFModelConfig loads the model config and processor")
-    trainer = run_verl_startup_validation(compose_profile(RECIPES_DIR, name))
+    trainer = verl_ppo_startup_checks(compose_profile(RECIPES_DIR, name))
     assert trainer.use_reference_policy is False and trainer.use_critic is False
 
 
 @pytest.mark.parametrize("name", RL_PROFILES)
 def test_profile_with_dapo_filter_passes_verl_startup_validation(name):
     """The DAPO dynamic-sampling option (rise_grpo.yaml) must also be a valid configuration of every profile."""
-    trainer = run_verl_startup_validation(compose_profile(RECIPES_DIR, name, ["algorithm.filter_groups.enable=true"]))
+    trainer = verl_ppo_startup_checks(compose_profile(RECIPES_DIR, name, ["algorithm.filter_groups.enable=true"]))
     assert trainer.replay_buffer.filter_groups_metric == "acc"
 
 
@@ -446,13 +440,13 @@ def test_profile_records_pass_rates(name, tmp_path):
         OmegaConf.to_container(cfg.trainer.v1.sampler.sampler_kwargs.passrate, resolve=True)
     )
     assert config.dir == f"{ckpt}/passrate"
-    trainer = run_verl_startup_validation(cfg)
+    trainer = verl_ppo_startup_checks(cfg)
     assert type(trainer.replay_buffer) is PassRateReplayBuffer
     assert type(trainer.checkpoint_callback) is PassRateCheckpointCallback
     assert not ckpt.exists(), "the tracker directory is created at the first training step, not at start-up"
     # Switched off as docs/passrate.md says: verl's own sampler, no callback.
     off = compose_profile(RECIPES_DIR, name, [f"trainer.default_local_dir={ckpt}", *TRACKING_OFF])
-    trainer = run_verl_startup_validation(off)
+    trainer = verl_ppo_startup_checks(off)
     assert type(trainer.replay_buffer) is ReplayBuffer and type(trainer.checkpoint_callback) is CheckpointCallback
 
 
@@ -709,7 +703,7 @@ def test_wrong_value_type_is_caught():
 def test_invalid_value_fails_verl_validation():
     cfg = compose_profile(RECIPES_DIR, "rise_grpo_7b", ["actor_rollout_ref.actor.loss_agg_mode=token_mean"])
     with pytest.raises(Exception, match="loss_agg_mode"):
-        run_verl_startup_validation(cfg)
+        verl_ppo_startup_checks(cfg)
 
 
 def test_search_path_in_an_included_recipe_breaks_composition(recipes_copy):
