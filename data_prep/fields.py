@@ -15,7 +15,7 @@ from typing import Any
 
 from data_prep.errors import BAD_ROW, MISSING_IMAGE, RowRejected
 from data_prep.images import read_image_bytes
-from data_prep.schema import Problem
+from data_prep.schema import Problem, answer_text, option_texts
 
 
 def _extract_boxed(text: str) -> str:
@@ -63,7 +63,8 @@ class FieldMap:
         """Map one record to a :class:`Problem` (images read, not decoded).
 
         Raises:
-            RowRejected: ``bad_row`` (missing question/answer key, options not a list), ``missing_image`` (an image
+            RowRejected: ``bad_row`` (missing question/answer key, options not a list, a garbage answer or option:
+                :func:`data_prep.schema.answer_text`), ``missing_image`` (an image
                 field that is null or empty), and the image read errors of
                 :func:`data_prep.images.read_image_bytes`.
         """
@@ -73,8 +74,7 @@ class FieldMap:
         question = record[self.question]
         if not isinstance(question, str):
             raise RowRejected(self.question, BAD_ROW, f"question must be text, got {type(question).__name__}")
-        answer = record[self.answer]
-        answer = "" if answer is None else str(answer)
+        answer = answer_text(record[self.answer], self.answer)
         if self.answer_from_boxed:
             answer = _extract_boxed(answer)
         options = self._options(record)
@@ -101,9 +101,7 @@ class FieldMap:
                 value = json.loads(value)
             except ValueError as exc:
                 raise RowRejected(self.options, BAD_ROW, f"options string is not a JSON list: {exc}") from exc
-        if not isinstance(value, (list, tuple)):
-            raise RowRejected(self.options, BAD_ROW, f"options must be a list, got {type(value).__name__}")
-        return [str(o) for o in value]
+        return option_texts(value, self.options)
 
 
 def add_field_args(
