@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.errors import BAD_ROW, MISSING_IMAGE, RowRejected
-from data_prep.images import read_image_bytes
+from data_prep.images import DEFAULT_MAX_IMAGE_BYTES, read_image_bytes
 from data_prep.schema import Problem, answer_text, option_texts
 
 
@@ -41,10 +41,11 @@ class FieldMap:
         options: key of the option list (a list, or a JSON-encoded list); None: no options.
         images: key of the image value(s): one value or a list of ``{"bytes","path"}`` dicts, paths, base64
             strings; None: a text-only input.
-        image_root: directory that relative image paths resolve against.
+        image_root: the dataset root: relative image paths resolve against it, and no path may lead out of it.
         image_encoding: how string image values are read: ``auto``/``path``/``base64``
             (see :func:`data_prep.images.read_image_bytes`).
         answer_from_boxed: take the answer from the last ``\\boxed{}`` in the answer field.
+        max_image_bytes: largest encoded image read (see :func:`data_prep.images.read_image_bytes`).
     """
 
     question: str
@@ -54,6 +55,7 @@ class FieldMap:
     image_root: Path | None = None
     image_encoding: str = "auto"
     answer_from_boxed: bool = False
+    max_image_bytes: int | None = DEFAULT_MAX_IMAGE_BYTES
 
     def columns(self) -> list[str]:
         """The input columns this mapping reads (lets a parquet reader skip the others)."""
@@ -85,7 +87,10 @@ class FieldMap:
             if not values:
                 raise RowRejected(self.images, MISSING_IMAGE, "no image in a multimodal input")
             images = [
-                read_image_bytes(v, root=self.image_root, encoding=self.image_encoding, field=self.images)
+                read_image_bytes(
+                    v, root=self.image_root, encoding=self.image_encoding, field=self.images,
+                    max_bytes=self.max_image_bytes,
+                )
                 for v in values
             ]
         return Problem(question=question, answer=answer, options=options, images=images)
@@ -150,4 +155,5 @@ def field_map_from_args(args: argparse.Namespace, input_path: str | os.PathLike)
         image_root=Path(root) if root else Path(input_path).resolve().parent,
         image_encoding=getattr(args, "image_encoding", "auto"),
         answer_from_boxed=args.answer_from_boxed,
+        max_image_bytes=getattr(args, "max_image_bytes", DEFAULT_MAX_IMAGE_BYTES),
     )

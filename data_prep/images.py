@@ -8,6 +8,10 @@ Image values accepted by :func:`read_image_bytes` (the forms multimodal math set
 * ``str`` / ``os.PathLike``: a file path (relative paths resolve against ``root``), or a base64 string / ``data:``
   URI when ``encoding`` says so.
 
+Paths are untrusted input: with a ``root`` only regular files inside it are read (after resolving ``..`` and
+symlinks), and nothing larger than ``max_bytes``. A FIFO, a device or ``/dev/zero`` is refused from ``stat`` before
+it is opened, so it can neither hang nor exhaust the converter's memory.
+
 The pixel range follows Qwen2.5-VL's ``smart_resize`` (qwen-vl-utils ``vision_process.py``): the processor maps
 every image into ``[min_pixels, max_pixels]`` anyway, so storing images outside that range only wastes disk
 (too big) or leaves the upscaling to every epoch (too small). Images inside the range are stored byte-for-byte.
@@ -20,17 +24,27 @@ import binascii
 import io
 import math
 import os
+import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from data_prep.errors import BAD_IMAGE_SHAPE, CORRUPT_IMAGE, MISSING_IMAGE, UNREADABLE_IMAGE, RowRejected
+from data_prep.errors import (
+    BAD_IMAGE_PATH,
+    BAD_IMAGE_SHAPE,
+    CORRUPT_IMAGE,
+    IMAGE_TOO_LARGE,
+    MISSING_IMAGE,
+    UNREADABLE_IMAGE,
+    RowRejected,
+)
 from verl_rise.prompts import MAX_PIXELS, MIN_PIXELS
 
 #: qwen-vl-utils ``MAX_RATIO``: ``smart_resize`` raises for a longer/shorter side ratio above this.
 MAX_ASPECT_RATIO = 200
+#: Largest encoded image read by default (bytes). A 16384x28x28-pixel RGB image is ~38 MB even uncompressed.
+DEFAULT_MAX_IMAGE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -68,13 +82,57 @@ class PreparedImage:
         return {"bytes": self.data, "path": self.path}
 
 
-def _read_file(path: Path, field: str) -> bytes:
-    if not path.exists():
-        raise RowRejected(field, MISSING_IMAGE, f"no such file: {path}")
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _check_size(size: int, max_bytes: int | None, what: str, field: str) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise RowRejected(field, IMAGE_TOO_LARGE, f"{what}: {size} bytes > the cap of {max_bytes} (--max-image-bytes)")
+
+
+def _confined_path(text: str, root: str | os.PathLike | None, field: str) -> str:
+    """``text`` resolved (symlinks and ``..`` included) and checked to lie inside ``root``."""
+    if root is None:
+        return os.path.abspath(text)
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(real_root, text))
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise RowRejected(field, BAD_IMAGE_PATH, f"{text!r} resolves to {real}, outside the image root {real_root}")
+    return real
+
+
+def _read_file(text: str, root: str | os.PathLike | None, field: str, max_bytes: int | None) -> bytes:
+    path = _confined_path(text, root, field)
     try:
-        return path.read_bytes()
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise RowRejected(field, MISSING_IMAGE, f"no such file: {path}") from None
     except OSError as exc:
         raise RowRejected(field, UNREADABLE_IMAGE, f"{path}: {exc}") from exc
+    # Decided from stat, before any open(): opening a FIFO blocks until a writer appears; /dev/zero never ends.
+    if not stat.S_ISREG(info.st_mode):
+        raise RowRejected(field, UNREADABLE_IMAGE, f"{path}: not a regular file ({_file_kind(info.st_mode)})")
+    _check_size(info.st_size, max_bytes, path, field)
+    try:
+        # O_NONBLOCK|O_NOFOLLOW and the fstat below cover a file swapped for a FIFO or a symlink since the stat.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise RowRejected(field, UNREADABLE_IMAGE, f"{path}: {exc}") from exc
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RowRejected(field, UNREADABLE_IMAGE, f"{path}: changed into a non-regular file while read")
+        limit = -1 if max_bytes is None else max_bytes + 1  # a file that grew since stat stops here
+        try:
+            data = fh.read(limit)
+        except OSError as exc:
+            raise RowRejected(field, UNREADABLE_IMAGE, f"{path}: {exc}") from exc
+    _check_size(len(data), max_bytes, path, field)
+    return data
 
 
 def _decode_base64(text: str, field: str) -> bytes:
@@ -87,47 +145,58 @@ def _decode_base64(text: str, field: str) -> bytes:
 
 
 def read_image_bytes(
-    value: Any, *, root: str | os.PathLike | None = None, encoding: str = "auto", field: str = "image"
+    value: Any,
+    *,
+    root: str | os.PathLike | None = None,
+    encoding: str = "auto",
+    field: str = "image",
+    max_bytes: int | None = DEFAULT_MAX_IMAGE_BYTES,
 ) -> RawImage:
     """Read one image value into its encoded bytes (no decoding yet).
 
     Args:
         value: a ``{"bytes", "path"}`` dict, raw ``bytes``, or a string (path, base64 or ``data:`` URI).
-        root: directory that relative paths are resolved against (None: the current directory).
+        root: the dataset root. Relative paths resolve against it, and a path (relative or absolute) is read only
+            when it names a regular file inside it after ``..`` and symlinks are resolved. None: no confinement
+            (library use with trusted paths; relative paths resolve against the current directory); the
+            regular-file and size checks still apply.
         encoding: how to read a string: ``"path"``, ``"base64"``, or ``"auto"`` (``data:`` URIs are base64,
             anything else is a path).
         field: the input field name, for the reject record.
+        max_bytes: largest encoded image accepted, in bytes (files, raw bytes and base64 alike); None: no cap.
 
     Returns:
         :class:`RawImage`.
 
     Raises:
-        RowRejected: ``missing_image`` (None, empty, or a path that does not exist), ``unreadable_image`` (I/O error,
-            invalid base64), ``bad_row`` is never raised here.
+        RowRejected: ``missing_image`` (None, empty, or a path that does not exist), ``bad_image_path`` (a path
+            out of ``root``), ``unreadable_image`` (I/O error, not a regular file: directory, FIFO, device;
+            invalid base64), ``image_too_large`` (over ``max_bytes``).
     """
     if encoding not in ("auto", "path", "base64"):
         raise ValueError(f"encoding must be auto, path or base64, got {encoding!r}")
     if isinstance(value, dict):
         data, path = value.get("bytes"), value.get("path")
         if data:
+            _check_size(len(data), max_bytes, f"{field} bytes", field)
             return RawImage(bytes(data), path)
         if path:
-            return read_image_bytes(path, root=root, encoding="path", field=field)
+            return read_image_bytes(path, root=root, encoding="path", field=field, max_bytes=max_bytes)
         raise RowRejected(field, MISSING_IMAGE, "image dict has neither bytes nor path")
     if isinstance(value, (bytes, bytearray, memoryview)):
         if not value:
             raise RowRejected(field, MISSING_IMAGE, "empty image bytes")
+        _check_size(len(value), max_bytes, f"{field} bytes", field)
         return RawImage(bytes(value), None)
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
         if not text:
             raise RowRejected(field, MISSING_IMAGE, "empty image value")
         if encoding == "base64" or (encoding == "auto" and text.startswith("data:")):
-            return RawImage(_decode_base64(text, field), None)
-        path = Path(text)
-        if root is not None and not path.is_absolute():
-            path = Path(root) / path
-        return RawImage(_read_file(path, field), text)
+            data = _decode_base64(text, field)
+            _check_size(len(data), max_bytes, f"{field} base64", field)
+            return RawImage(data, None)
+        return RawImage(_read_file(text, root, field, max_bytes), text)
     if value is None:
         raise RowRejected(field, MISSING_IMAGE, "image value is null")
     raise RowRejected(field, UNREADABLE_IMAGE, f"unsupported image value of type {type(value).__name__}")

@@ -20,7 +20,7 @@ from typing import Any
 
 from data_prep.cli import add_common_args, config_from_args, finish
 from data_prep.errors import BAD_ROW, RowRejected
-from data_prep.images import read_image_bytes
+from data_prep.images import DEFAULT_MAX_IMAGE_BYTES, read_image_bytes
 from data_prep.pipeline import convert, resolve_root
 from data_prep.records import iter_jsonl
 from data_prep.schema import IMAGE_MARKER_RE, LETTERS, Problem, answer_text, option_texts
@@ -28,13 +28,16 @@ from data_prep.schema import IMAGE_MARKER_RE, LETTERS, Problem, answer_text, opt
 DATA_SOURCE = "MathLLMs/MathVision"
 
 
-def problem_from_record(record: dict[str, Any], root: str | os.PathLike) -> Problem:
+def problem_from_record(
+    record: dict[str, Any], root: str | os.PathLike, *, max_image_bytes: int | None = DEFAULT_MAX_IMAGE_BYTES
+) -> Problem:
     """One MATH-V jsonl object -> :class:`Problem` (images read from ``root``, not yet decoded).
 
     Raises:
         RowRejected: ``bad_row`` for a missing ``question``/``answer``/``image`` key, a garbage answer or option
             (:func:`data_prep.schema.answer_text`, :func:`~data_prep.schema.option_texts`);
-            ``missing_image``/``unreadable_image`` from :func:`data_prep.images.read_image_bytes`.
+            ``missing_image``/``bad_image_path``/``unreadable_image``/``image_too_large`` from
+            :func:`data_prep.images.read_image_bytes` (paths must stay inside ``root``).
     """
     for key in ("question", "answer", "image"):
         if key not in record:
@@ -46,7 +49,9 @@ def problem_from_record(record: dict[str, Any], root: str | os.PathLike) -> Prob
         # the composite picture, so they are letter options like the ["A", ..., "E"] rows.
         options = list(LETTERS[: len(options)])
     paths = record["image"] if isinstance(record["image"], list) else [record["image"]]
-    images = [read_image_bytes(p, root=root, encoding="path", field="image") for p in paths]
+    images = [
+        read_image_bytes(p, root=root, encoding="path", field="image", max_bytes=max_image_bytes) for p in paths
+    ]
     return Problem(question=record["question"], answer=answer, options=options, images=images)
 
 
@@ -59,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = config_from_args(args)
     root = resolve_root(args.input, args.root)
-    stats = convert(iter_jsonl(args.input), lambda rec: problem_from_record(rec, root), config, desc="MATH-Vision")
+    stats = convert(
+        iter_jsonl(args.input),
+        lambda rec: problem_from_record(rec, root, max_image_bytes=config.max_image_bytes),
+        config,
+        desc="MATH-Vision",
+    )
     return finish(stats, config, args.max_reject_fraction)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 from tqdm import tqdm
 
 from data_prep.errors import BAD_ROW, DUPLICATE_PROMPT, RowRejected
-from data_prep.images import prepare_image
+from data_prep.images import DEFAULT_MAX_IMAGE_BYTES, prepare_image
 from data_prep.schema import ARROW_SCHEMA, Problem, build_row, finalize_problem
 from data_prep.writer import JsonlWriter, ParquetRowWriter
 from verl_rise.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
@@ -48,6 +48,7 @@ class ConvertConfig:
         data_source: value of the ``data_source`` column.
         system_prompt: system message; None or "" writes no system message.
         min_pixels, max_pixels: image area range in pixels; images outside are resized into it.
+        max_image_bytes: largest encoded image a converter reads (its ``to_problem`` applies it).
         allow_option_text: accept a choice answer given as the exact text of an option.
         row_group_size: parquet rows per row group (bounds memory).
         progress: show a tqdm bar.
@@ -60,6 +61,7 @@ class ConvertConfig:
     system_prompt: str | None = METIS_RISE_SYSTEM_PROMPT
     min_pixels: int = MIN_PIXELS
     max_pixels: int = MAX_PIXELS
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     allow_option_text: bool = False
     row_group_size: int = 256
     progress: bool = True
