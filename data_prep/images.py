@@ -28,6 +28,7 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from data_prep.errors import (
@@ -43,6 +44,9 @@ from verl_rise.prompts import MAX_PIXELS, MIN_PIXELS
 
 #: qwen-vl-utils ``MAX_RATIO``: ``smart_resize`` raises for a longer/shorter side ratio above this.
 MAX_ASPECT_RATIO = 200
+#: Greyscale modes with more than 8 bits per sample (16-bit PNG/TIFF). ``convert("RGB")`` - what the Qwen2.5-VL
+#: processor does - clips their 0..65535 samples at 255, turning all but the darkest pixels white.
+HIGH_BIT_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 #: Largest encoded image read by default (bytes). A 16384x28x28-pixel RGB image is ~38 MB even uncompressed.
 DEFAULT_MAX_IMAGE_BYTES = 64 * 2**20
 
@@ -227,6 +231,16 @@ def target_size(width: int, height: int, min_pixels: int, max_pixels: int) -> tu
     return w, h
 
 
+def _to_8_bit(image: Image.Image) -> Image.Image:
+    """A :data:`HIGH_BIT_DEPTH_MODES` image as 8-bit greyscale (``L``), 0..65535 scaled linearly to 0..255.
+
+    Mode ``I`` (32-bit int) is read as 16-bit data, its usual source (16-bit greyscale PNG, TIFF); samples outside
+    0..65535 are clipped.
+    """
+    samples = np.clip(np.asarray(image), 0, 65535).astype(np.uint32)
+    return Image.fromarray(((samples * 255 + 32767) // 65535).astype(np.uint8))
+
+
 def _encode(image: Image.Image, source_format: str | None) -> bytes:
     buf = io.BytesIO()
     if source_format == "JPEG" and image.mode in ("RGB", "L"):
@@ -248,7 +262,8 @@ def prepare_image(
         field: the input field name, for the reject record.
 
     Returns:
-        :class:`PreparedImage`; ``data is raw.data`` when no resize was needed.
+        :class:`PreparedImage`; ``data is raw.data`` when no resize was needed. High-bit-depth greyscale
+        (:data:`HIGH_BIT_DEPTH_MODES`) is always re-encoded as 8-bit PNG, scaled (not clipped) to 0..255.
 
     Raises:
         RowRejected: ``corrupt_image`` when PIL cannot identify or fully decode the bytes (a truncated JPEG fails
@@ -267,10 +282,15 @@ def prepare_image(
     if min(width, height) < 1 or max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
         raise RowRejected(field, BAD_IMAGE_SHAPE, f"{raw.path or '<bytes>'}: size {width}x{height}")
     new_w, new_h = target_size(width, height, min_pixels, max_pixels)
-    if (new_w, new_h) == (width, height):
+    resize = (new_w, new_h) != (width, height)
+    high_bit_depth = image.mode in HIGH_BIT_DEPTH_MODES
+    if not resize and not high_bit_depth:
         return PreparedImage(raw.data, raw.path, width, height, resized=False)
     source_format = image.format
-    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+    if high_bit_depth:  # stored as 8-bit PNG even when in range: downstream readers would clip it
+        image, source_format = _to_8_bit(image), "PNG"
+    elif image.mode not in ("RGB", "RGBA", "L", "LA"):
         image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
-    resized = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
-    return PreparedImage(_encode(resized, source_format), raw.path, new_w, new_h, resized=True)
+    if resize:
+        image = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
+    return PreparedImage(_encode(image, source_format), raw.path, new_w, new_h, resized=resize)

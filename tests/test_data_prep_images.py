@@ -98,3 +98,35 @@ def test_read_image_bytes_rejects_bad_values(tmp_path, value, encoding, reason):
     with pytest.raises(RowRejected) as exc:
         read_image_bytes(value, root=tmp_path, encoding=encoding, field="img")
     assert exc.value.reason == reason and exc.value.field == "img"
+
+
+@pytest.mark.parametrize("mode,fmt", [("I;16", "PNG"), ("I", "TIFF")])
+def test_16_bit_greyscale_is_scaled_to_8_bits_not_clipped_to_white(mode, fmt):
+    import numpy as np
+
+    ramp = np.linspace(0, 65535, 320).round().astype(np.uint16)  # left black, right white, a 16-bit gradient
+    grey16 = Image.fromarray(np.tile(ramp, (320, 1)))
+    grey16 = grey16 if mode == "I;16" else grey16.convert("I")
+    buf = io.BytesIO()
+    grey16.save(buf, format=fmt)
+    with Image.open(io.BytesIO(buf.getvalue())) as check:
+        assert check.mode == mode  # really a 16-bit (32-bit int) greyscale file
+    out = prepare_image(RawImage(buf.getvalue(), "ramp.png"))
+    assert (out.width, out.height) == (320, 320)
+    with Image.open(io.BytesIO(out.data)) as im:
+        row = np.asarray(im.convert("RGB"))[160, :, 0].astype(int)  # what Qwen2.5-VL's processor will see
+    expected = (ramp.astype(int) * 255 + 32767) // 65535
+    assert np.abs(row - expected).max() <= 1
+    assert row[0] == 0 and row[-1] == 255 and 120 <= row[160] <= 135
+
+
+def test_16_bit_image_out_of_range_is_resized_in_8_bits():
+    import numpy as np
+
+    grey16 = Image.fromarray(np.full((100, 100), 32896, dtype=np.uint16))  # mid grey, too small: upscaled
+    buf = io.BytesIO()
+    grey16.save(buf, format="PNG")
+    out = prepare_image(RawImage(buf.getvalue(), None))
+    assert out.resized
+    with Image.open(io.BytesIO(out.data)) as im:
+        assert im.mode == "L" and set(np.asarray(im).ravel().tolist()) == {128}
