@@ -107,7 +107,8 @@ def _short(value: Any, limit: int = 60) -> str:
 def _number_text(value: Any, field: str, what: str) -> str:
     # Numbers are written in plain positional notation: "1e-07" would reach the verifier as Euler's number times -7.
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
-        raise RowRejected(field, BAD_ROW, f"{what} must be text or a number, got {type(value).__name__} {_short(value)}")
+        kind = type(value).__name__
+        raise RowRejected(field, BAD_ROW, f"{what} must be text or a number, got {kind} {_short(value)}")
     if isinstance(value, numbers.Integral):
         return str(int(value))
     number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))

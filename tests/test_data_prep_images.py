@@ -130,3 +130,37 @@ def test_16_bit_image_out_of_range_is_resized_in_8_bits():
     assert out.resized
     with Image.open(io.BytesIO(out.data)) as im:
         assert im.mode == "L" and set(np.asarray(im).ravel().tolist()) == {128}
+
+
+def test_the_fast_check_of_in_range_jpegs_fails_exactly_when_a_full_decode_fails():
+    # In-range JPEGs are decoded at 1/8 scale (their pixels are not kept); damage must be caught all the same.
+    import json
+    import random
+    from pathlib import Path
+
+    mv = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mathvision"
+    lines = (mv / "train.jsonl").read_text(encoding="utf-8").splitlines()[:25]
+    rng = random.Random(0)
+    outcomes = []
+    for line in lines:
+        data = (mv / json.loads(line)["image"]).read_bytes()
+        for frac in (0.3, 0.9, 0.99):
+            flipped = bytearray(data)
+            for _ in range(5):
+                flipped[rng.randrange(600, len(data) - 2)] = rng.randrange(256)
+            for damaged in (data[: int(len(data) * frac)], bytes(flipped)):
+                try:
+                    with Image.open(io.BytesIO(damaged)) as im:
+                        im.load()
+                    full_decode_fails = False
+                except Exception:
+                    full_decode_fails = True
+                try:
+                    prepare_image(RawImage(damaged, None))
+                    rejected = False
+                except RowRejected as exc:
+                    assert exc.reason == "corrupt_image"
+                    rejected = True
+                outcomes.append((full_decode_fails, rejected))
+    assert all(full == ours for full, ours in outcomes)
+    assert 30 <= sum(full for full, _ in outcomes) <= len(outcomes) - 10  # both kinds of case are present
