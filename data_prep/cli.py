@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from data_prep.image_pool import default_workers
 from data_prep.images import DEFAULT_MAX_IMAGE_BYTES
 from data_prep.pipeline import ConversionStats, ConvertConfig
 from verl_rise.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
@@ -45,6 +46,13 @@ def add_common_args(parser: argparse.ArgumentParser, *, data_source: str, split:
         default=DEFAULT_MAX_IMAGE_BYTES,
         help=f"reject an encoded image larger than this many bytes (default {DEFAULT_MAX_IMAGE_BYTES})",
     )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes that decode and check images (0: in this process; default: the CPU count, "
+        f"{default_workers()} here); the output is the same either way",
+    )
     g = parser.add_argument_group("checks")
     g.add_argument(
         "--max-reject-fraction",
@@ -76,6 +84,7 @@ def config_from_args(args: argparse.Namespace) -> ConvertConfig:
         allow_option_text=args.allow_option_text,
         row_group_size=args.row_group_size,
         progress=not args.no_progress,
+        workers=max(0, args.workers),
     )
 
 

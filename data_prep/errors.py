@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # Reason codes written to the rejects file. Stable strings: tests, dashboards and users grep for them.
 MISSING_IMAGE = "missing_image"  # the image file does not exist / no image value where one is required
-UNREADABLE_IMAGE = "unreadable_image"  # cannot be read: permissions, not a regular file (directory, FIFO, device), bad base64
+UNREADABLE_IMAGE = "unreadable_image"  # permissions, not a regular file (directory, FIFO, device), bad base64
 BAD_IMAGE_PATH = "bad_image_path"  # the path leads out of the dataset root (absolute, "..", a symlink out)
 IMAGE_TOO_LARGE = "image_too_large"  # more encoded bytes than the converter's --max-image-bytes
 CORRUPT_IMAGE = "corrupt_image"  # bytes that PIL cannot decode completely (truncated JPEG, not an image)
@@ -52,3 +52,7 @@ class RowRejected(Exception):
         self.field = field
         self.reason = reason
         self.detail = detail
+
+    def __reduce__(self):
+        # Crosses process boundaries (data_prep.image_pool); the default pickling would call __init__(message).
+        return (RowRejected, (self.field, self.reason, self.detail))
