@@ -10,8 +10,10 @@ Two inputs:
 Each (input, size, mode) runs in its own child process (peak RSS is a per-process high-water mark); the serial
 run (``workers=0``) and the pool run (``--workers``, default: the CPU count) of a size follow each other, and the
 printed ratio pool/serial is the figure to compare across machines: the machine may be busy with other work.
-``peak RSS`` is the main process's high-water mark; ``all`` is the sampled peak of main + worker processes, and
-``CPU ms/row`` the CPU time of all of them per row (a figure a busy machine changes less than rows/s).
+``peak RSS`` is the main process's high-water mark; ``all`` is the sampled peak PSS of main + worker processes.
+``CPU ms/row`` splits the CPU time per row into the main process's and the workers' (figures a busy machine
+changes less than rows/s); the ``idle estimate`` is the rate those CPU times allow on this many otherwise idle
+cores (main process as one serial stage, the rest spread over the cores): a model, printed beside the measurement.
 Streaming means 10k rows need about the memory of 1k rows: the ``RSS 10k/1k`` ratio is the check (1.0 = flat).
 
 Usage::
@@ -41,14 +43,15 @@ def _peak_rss_mib() -> float:
 
 
 class _TreeRss:
-    """Samples the RSS of this process and all its descendants (the pool workers) every 50 ms; keeps the peak."""
+    """Samples the memory (PSS) and CPU time of this process and its descendants (the pool workers) every 0.2 s."""
 
     def __init__(self) -> None:
         import psutil
 
         self._me = psutil.Process()
         self.peak = 0
-        self.cpu: dict[int, float] = {}  # pid -> user + system seconds, as last sampled (workers: to ~50 ms)
+        self.cpu: dict[int, float] = {}  # pid -> user + system seconds, as last sampled (workers: to ~0.2 s)
+        self.own_cpu = 0.0
         cpu = self._me.cpu_times()
         self._cpu0 = cpu.user + cpu.system
         self._stop = threading.Event()
@@ -58,25 +61,28 @@ class _TreeRss:
     def _run(self) -> None:
         import psutil
 
-        while not self._stop.wait(0.05):
+        while not self._stop.wait(0.2):
             total = 0
             for proc in [self._me, *self._me.children(recursive=True)]:
                 try:
                     with proc.oneshot():
-                        total += proc.memory_info().rss
+                        # PSS: forked workers share the parent's pages; RSS would count them once per process.
+                        total += proc.memory_full_info().pss
                         cpu = proc.cpu_times()
                     self.cpu[proc.pid] = cpu.user + cpu.system
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, total)
+            self.own_cpu = time.thread_time()  # the sampler's own CPU, not charged to the conversion
 
-    def stop(self) -> tuple[float, float]:
-        """(peak RSS of the process tree in MiB, CPU seconds of the tree since the start)."""
+    def stop(self) -> tuple[float, float, float]:
+        """(peak PSS of the process tree in MiB, CPU seconds since the start of this process, of the workers)."""
         self._stop.set()
         self._thread.join()
         cpu = self._me.cpu_times()
-        self.cpu[self._me.pid] = cpu.user + cpu.system
-        return self.peak / 2**20, sum(self.cpu.values()) - self._cpu0
+        main_cpu = cpu.user + cpu.system - self._cpu0 - self.own_cpu
+        self.cpu.pop(self._me.pid, None)
+        return self.peak / 2**20, main_cpu, sum(self.cpu.values())
 
 
 def _mathvision_input(n: int, path: Path) -> None:
@@ -115,10 +121,11 @@ def _child(kind: str, n: int, workers: int, seed: int, out_dir: str) -> None:
     start = time.perf_counter()
     stats = convert(rows, to_problem, config)
     seconds = time.perf_counter() - start
-    tree_rss, cpu = tree.stop()
+    tree_rss, main_cpu, worker_cpu = tree.stop()
     print(json.dumps({
         "read": stats.read, "written": stats.written, "seconds": seconds, "peak_rss_mib": _peak_rss_mib(),
-        "tree_rss_mib": tree_rss, "cpu_seconds": cpu, "parquet_bytes": config.output.stat().st_size,
+        "tree_rss_mib": tree_rss, "main_cpu": main_cpu, "worker_cpu": worker_cpu,
+        "parquet_bytes": config.output.stat().st_size,
     }))
 
 
@@ -149,8 +156,9 @@ def main() -> None:
         _child(kind, int(n), int(workers), int(seed), out)
         return
     inputs = [k for k in args.inputs if k != "mathvision" or (MV / "train.jsonl").exists()]
+    cores = len(os.sched_getaffinity(0))
     base = _run("baseline", 0, 0, args.seed)
-    print(f"CPUs usable: {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f}; "
+    print(f"CPUs usable: {cores}, load average {os.getloadavg()[0]:.1f}; "
           f"baseline (imports only): peak RSS {base['peak_rss_mib']:.0f} MiB")
     for kind in inputs:
         label = "MATH-Vision (real rows, repeated)" if kind == "mathvision" else "generated (drawing included)"
@@ -160,14 +168,20 @@ def main() -> None:
                 r = _run(kind, n, workers, args.seed)
                 assert r["read"] == r["written"] == n, r
                 r["rate"] = r["written"] / r["seconds"]
+                main_ms, worker_ms = 1000 * r["main_cpu"] / n, 1000 * r["worker_cpu"] / n
+                # What the CPU times allow on `cores` otherwise idle cores: the main process is one serial stage,
+                # the workers share what the main process leaves. A model from measured figures, not a measurement.
+                r["idle_rate"] = 1000 / max(main_ms, (main_ms + worker_ms) / max(1, min(cores, workers + 1)))
                 results[(n, workers)] = r
                 print(
                     f"{label:34} {n:>6} rows {mode:8}: {r['rate']:7.1f} rows/s ({r['seconds']:5.1f} s; "
-                    f"CPU {1000 * r['cpu_seconds'] / n:.2f} ms/row), "
-                    f"peak RSS {r['peak_rss_mib']:4.0f} MiB (all processes {r['tree_rss_mib']:4.0f} MiB)"
+                    f"CPU ms/row main {main_ms:.2f} + workers {worker_ms:.2f}; "
+                    f"idle {cores}-core estimate {r['idle_rate']:5.0f} rows/s), "
+                    f"peak RSS {r['peak_rss_mib']:4.0f} MiB (all processes, PSS: {r['tree_rss_mib']:4.0f} MiB)"
                 )
             s, p = results[(n, 0)], results[(n, args.workers)]
-            print(f"{'':34} {n:>6} rows  pool/serial: rows/s x{p['rate'] / s['rate']:.2f}, "
+            print(f"{'':34} {n:>6} rows  pool/serial: rows/s x{p['rate'] / s['rate']:.2f} "
+                  f"(idle estimate x{p['idle_rate'] / s['idle_rate']:.2f}), "
                   f"parquet bytes equal: {s['parquet_bytes'] == p['parquet_bytes']}")
         if len(args.sizes) >= 2:
             small, large = min(args.sizes), max(args.sizes)
