@@ -25,6 +25,7 @@ import functools
 import io
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,7 @@ MAX_ASPECT_RATIO = 200
 #: Greyscale modes with more than 8 bits per sample (16-bit PNG/TIFF). ``convert("RGB")`` - what the Qwen2.5-VL
 #: processor does - clips their 0..65535 samples at 255, turning all but the darkest pixels white.
 HIGH_BIT_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 #: Largest encoded image read by default (bytes). A 16384x28x28-pixel RGB image is ~38 MB even uncompressed.
 DEFAULT_MAX_IMAGE_BYTES = 64 * 2**20
 
@@ -294,7 +296,9 @@ def prepare_image(
             image.draft(None, (1, 1))
         image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise RowRejected(field, CORRUPT_IMAGE, f"{raw.path or '<bytes>'}: {type(exc).__name__}: {exc}") from exc
+        # PIL names the stream object ("<_io.BytesIO object at 0x7f...>"): an address would make rejects differ per run.
+        message = _OBJECT_REPR.sub("the image bytes", str(exc))
+        raise RowRejected(field, CORRUPT_IMAGE, f"{raw.path or '<bytes>'}: {type(exc).__name__}: {message}") from exc
     if min(width, height) < 1 or max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
         raise RowRejected(field, BAD_IMAGE_SHAPE, f"{raw.path or '<bytes>'}: size {width}x{height}")
     if keep:

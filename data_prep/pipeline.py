@@ -148,7 +148,7 @@ def convert(
     """
     stats = ConversionStats()
     seen: dict[str, tuple[str, int]] = {}  # prompt id -> (file, row) of the written row
-    sent: set[str] = set()  # prompt ids whose images went to the pool: a repeat waits for the first's outcome
+    sent: set[str] = set()  # prompt ids of queued rows whose images are in the pool: a repeat waits for the outcome
     queue: deque[_Row] = deque()
     queued_bytes = 0  # encoded image bytes held by queued rows
     pool: ImagePool | None = None
@@ -174,6 +174,8 @@ def convert(
 
     def finish(row: _Row, rejects: JsonlWriter, out: ParquetRowWriter) -> None:
         src, problem, outcome = row.src, row.problem, row.outcome
+        if isinstance(outcome, PendingRow):
+            sent.discard(problem.prompt_id)
         if problem is not None and problem.prompt_id in seen:
             first_file, first_row = seen[problem.prompt_id]
             outcome = RowRejected(
@@ -181,7 +183,7 @@ def convert(
             )
         elif isinstance(outcome, PendingRow):
             outcome = outcome.result()
-        elif outcome is None:  # serial path, or a repeat of a pooled row that was rejected
+        elif outcome is None:  # serial path, or a repeat queued while its first copy was in the pool (rejected)
             outcome = prepare_row(problem.images, config.min_pixels, config.max_pixels)
         if isinstance(outcome, RowRejected):
             stats.rejected += 1

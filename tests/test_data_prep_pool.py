@@ -83,3 +83,35 @@ def test_pool_hands_back_rejects_and_unchanged_bytes():
         first, second = (h.result() for h in handles)
     assert first[0].data is raws[0][0].data and (first[0].width, first[0].height) == (400, 300)
     assert isinstance(second, RowRejected) and second.reason == "corrupt_image" and "b.png" in second.detail
+
+
+def test_pool_matches_serial_on_interleaved_repeats_of_good_and_bad_rows(tmp_path):
+    import random
+
+    from data_prep.pipeline import SourceRow
+    from data_prep.schema import Problem
+
+    def png(k: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("L", (24 + k % 7, 24), k % 256).save(buf, format="PNG")
+        return buf.getvalue()
+
+    rng = random.Random(0)
+    images = {k: (b"broken" + bytes([k]) if k % 4 == 0 else png(k)) for k in range(12)}  # every 4th corrupt
+    keys = [rng.randrange(12) for _ in range(300)]  # dense repeats, near and far apart
+
+    def rows():
+        return (SourceRow("mem", i, k) for i, k in enumerate(keys))
+
+    def to_problem(k: int) -> Problem:
+        return Problem(question=f"<image> What is shade {k}?", answer=str(k), images=[RawImage(images[k], f"{k}.png")])
+
+    outputs = []
+    for name, workers in (("serial", 0), ("pool", 2)):
+        config = ConvertConfig(output=tmp_path / f"{name}.parquet", progress=False, workers=workers, chunk_rows=2,
+                               min_pixels=1, row_group_size=7)
+        stats = convert(rows(), to_problem, config)
+        outputs.append((stats, config.output.read_bytes(), config.rejects_path().read_text()))
+    assert outputs[0] == outputs[1]
+    stats = outputs[0][0]
+    assert stats.written == 9 and stats.by_reason["corrupt_image"] == keys.count(0) + keys.count(4) + keys.count(8)
