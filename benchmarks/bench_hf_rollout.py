@@ -26,7 +26,7 @@ MM_KWARGS = {"min_pixels": 3136, "max_pixels": 100352}
 def _server(model_dir: Path, max_batch_size: int, tokens: int):
     from verl.workers.config import HFModelConfig, RolloutConfig
 
-    from verl_rise.hf_rollout.server import HFRolloutServer
+    from verl_rise.verl_ext.hf_rollout.server import HFRolloutServer
 
     rollout = RolloutConfig(name="hf", prompt_length=512, response_length=tokens, tensor_model_parallel_size=1,
                             engine_kwargs={"hf": {"max_batch_size": max_batch_size, "batch_wait_s": 0.05}})

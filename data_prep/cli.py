@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from data_prep.pipeline import ConversionStats, ConvertConfig
-from verl_rise.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
+from data_prep.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
 
 EXIT_OK = 0
 EXIT_TOO_MANY_REJECTS = 1

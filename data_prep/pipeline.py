@@ -19,7 +19,7 @@ from data_prep.errors import BAD_ROW, DUPLICATE_PROMPT, RowRejected
 from data_prep.images import prepare_image
 from data_prep.schema import ARROW_SCHEMA, Problem, build_row, finalize_problem
 from data_prep.writer import JsonlWriter, ParquetRowWriter
-from verl_rise.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
+from data_prep.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from verl_rise.atomic import AtomicFile
+from data_prep.atomic import AtomicFile
 
 
 class ParquetRowWriter:

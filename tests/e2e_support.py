@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from tests.paths import REPO_ROOT
-from verl_rise.chat import rl_row_messages as row_messages
+from verl_rise.demo.chat import rl_row_messages as row_messages
 from verl_rise.processes import kill_process_tree
 
 RECIPES_DIR = REPO_ROOT / "recipes"

@@ -26,7 +26,7 @@ def tiny_dir(tmp_path_factory):
 def server(tiny_dir):
     from verl.workers.config import HFModelConfig, RolloutConfig
 
-    from verl_rise.hf_rollout.server import HFRolloutServer
+    from verl_rise.verl_ext.hf_rollout.server import HFRolloutServer
 
     rollout = RolloutConfig(name="hf", prompt_length=256, response_length=12, tensor_model_parallel_size=1,
                             engine_kwargs={"hf": {"max_batch_size": 16, "batch_wait_s": 0.05}})

@@ -37,7 +37,7 @@ def data(tmp_path_factory) -> Path:
     """Real RL parquet files from the problem generator: train (6 rows) and test (4 rows), and the demo expert's
     worked solutions of the training problems."""
     from data_prep import generator
-    from verl_rise.schedule.demo_expert import write_expert_file
+    from verl_rise.demo.expert import write_expert_file
 
     root = tmp_path_factory.mktemp("data")
     assert generator.main(["--num", "6", "--seed", "0", "--output", str(root / "train.parquet"), "--no-progress"]) == 0

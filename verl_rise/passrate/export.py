@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from verl_rise.atomic import atomic_path, write_text_atomic
+from data_prep.atomic import atomic_path, write_text_atomic
 from verl_rise.passrate.buckets import BUCKET_NAMES, HARD, INCONSISTENT, SOLVED, UNSEEN, BucketThresholds
 from verl_rise.passrate.prompt_index import PromptIdCollision, hash_strings
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder

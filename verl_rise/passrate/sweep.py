@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from verl_rise.atomic import write_text_atomic
+from data_prep.atomic import write_text_atomic
 from verl_rise.passrate.dumps import ingest_dumps
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
 from verl_rise.validation_run import DEFAULT_RECIPE, ValidationRunConfig, run_validation

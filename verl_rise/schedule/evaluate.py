@@ -31,7 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
-from verl_rise.atomic import write_text_atomic
+from data_prep.atomic import write_text_atomic
 
 _ACC = re.compile(r"^val-core/(?P<ds>.+)/acc/mean@(?P<n>\d+)$")
 _FMT = re.compile(r"^val-aux/(?P<ds>.+)/format/mean@(?P<n>\d+)$")

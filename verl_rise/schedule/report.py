@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from verl_rise.atomic import atomic_path, write_text_atomic
+from data_prep.atomic import atomic_path, write_text_atomic
 from verl_rise.schedule import STAGES
 from verl_rise.schedule.manifest import read_manifest
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from verl_rise.atomic import write_text_atomic
+from data_prep.atomic import write_text_atomic
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.endpoint import EndpointConfig, query_endpoint
 from verl_rise.sft_data.expert import verify_candidate
@@ -224,7 +224,7 @@ def _endpoint(cfg: BuildConfig, ledger: _Ledger, hard_rows: list[PromptRow], row
 def _sft_row(cand: R.Candidate, row: PromptRow) -> dict[str, Any]:
     messages = [dict(m) for m in row.messages]
     if not messages or messages[0]["role"] != "system":
-        from verl_rise.prompts import METIS_RISE_SYSTEM_PROMPT
+        from data_prep.prompts import METIS_RISE_SYSTEM_PROMPT
 
         messages.insert(0, {"role": "system", "content": METIS_RISE_SYSTEM_PROMPT})
     messages.append({"role": "assistant", "content": cand.text})

@@ -8,7 +8,7 @@ verl/workers/rollout/replica.py:39), plus the control calls a ``RolloutReplica``
 Concurrent ``generate`` calls (verl's agent-loop workers send one request per rollout, concurrently) are queued
 and run together: requests that arrive within ``batch_wait_s`` of each other, up to ``max_batch_size``, go into
 one left-padded ``model.generate`` call. Each row keeps its own sampling parameters, token budget and log-probs
-(:mod:`verl_rise.hf_rollout.sampling`).
+(:mod:`verl_rise.verl_ext.hf_rollout.sampling`).
 
 Images: ``prompt_ids`` arrive with the ``<|image_pad|>`` runs already expanded and ``image_data`` as PIL images
 (verl/experimental/agent_loop/single_turn_agent_loop.py). Pixel values and ``image_grid_thw`` are built exactly
@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 import torch
 
-from verl_rise.hf_rollout.sampling import RowwiseSamplingProcessor, SamplingParams, neutral_generation_kwargs
+from verl_rise.verl_ext.hf_rollout.sampling import RowwiseSamplingProcessor, SamplingParams, neutral_generation_kwargs
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
