@@ -14,13 +14,13 @@ from hydra import compose, initialize_config_dir
 
 from tests.paths import QWEN_PROCESSOR, REPO_ROOT
 from verl_rise import validation_run
+from verl_rise.file_logger import merged_metrics
 from verl_rise.passrate import cli
 from verl_rise.passrate.sweep import SWEEP_REWARD, run_sweep
 from verl_rise.validation_run import (
     ValidationRunConfig,
     ValidationRunError,
     build_command,
-    read_metrics,
     run_validation,
 )
 
@@ -103,7 +103,7 @@ def test_dumps_and_metrics_are_returned(tmp_path, monkeypatch):
     cfg = _cfg(tmp_path)
     result = run_validation(cfg, progress=False)
     assert result.dump_files == [(tmp_path / "out" / "dumps" / "0.jsonl").resolve()]
-    assert result.metrics == {"val-core/x/acc": 0.5} == read_metrics(result.metrics_path)
+    assert result.metrics == {"val-core/x/acc": 0.5} == merged_metrics(result.metrics_path)
     # A second run into the same directory would overwrite verl's dump: refused.
     with pytest.raises(FileExistsError, match="already holds validation dumps"):
         run_validation(cfg, progress=False)

@@ -13,7 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from verl_rise.scoring import read_rows, score_rows, write_jsonl
+from data_prep.writer import write_jsonl
+from verl_rise.scoring import read_rows, score_rows
 from verl_rise.verl_ext.reward_loader import DEFAULT_REWARD_PATH, load_reward_fn
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_prep.atomic import atomic_path
 
 def read_rows(path: Path) -> list[dict]:
     """Rows of a ``.jsonl`` or ``.parquet`` file as dicts. Raises ValueError naming the line of bad JSON."""
@@ -84,16 +83,3 @@ def score_rows(rows: Iterable[dict], reward_fn, source: str = "<input>") -> tupl
         if values:
             report.means[key] = sum(values) / len(values)
     return scored, rejects, report
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    """Write rows as JSONL atomically (numpy values converted to plain Python)."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, default=_to_builtin, ensure_ascii=False) + "\n")
-
-
-def _to_builtin(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -33,7 +33,6 @@ have no dump lines; callers that need every row accounted for compare the dumps 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -42,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from verl_rise.processes import kill_process_tree
+from verl_rise.file_logger import merged_metrics
+from verl_rise.processes import kill_process_tree, last_log_line, log_tail
 
 #: The reward verl-rise trains with (reward_fns/rise.py); the sweep uses verl_rise.passrate.sweep_reward.
 DEFAULT_REWARD = ("pkg://reward_fns.rise", "compute_score")
@@ -175,23 +175,6 @@ def build_command(cfg: ValidationRunConfig, python: str = sys.executable) -> lis
     ]
 
 
-def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(log unreadable)"
-
-
-def read_metrics(path: Path) -> dict:
-    """Merge the ``data`` dicts of verl's file-logger lines (``{"step": int, "data": {...}}``) at ``path``."""
-    merged: dict = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                merged.update(json.loads(line).get("data", {}))
-    return merged
-
-
 def run_validation(
     cfg: ValidationRunConfig,
     *,
@@ -247,17 +230,17 @@ def run_validation(
     if proc.returncode != 0:
         raise ValidationRunError(
             f"main_ppo validation run failed (exit status {proc.returncode}) after {seconds:.0f}s; "
-            f"full log: {cfg.log_path}\n--- last {LOG_TAIL_LINES} lines ---\n{_log_tail(cfg.log_path)}"
+            f"full log: {cfg.log_path}\n--- last {LOG_TAIL_LINES} lines ---\n{log_tail(cfg.log_path, LOG_TAIL_LINES)}"
         )
     dump_files = sorted(cfg.dump_dir.glob("*.jsonl"))
     if not dump_files:
         raise ValidationRunError(
             f"main_ppo finished but wrote no validation dump in {cfg.dump_dir} (was trainer.validation_data_dir "
             f"overridden, or did every row exceed data.max_prompt_length?); full log: {cfg.log_path}\n"
-            f"--- last {LOG_TAIL_LINES} lines ---\n{_log_tail(cfg.log_path)}"
+            f"--- last {LOG_TAIL_LINES} lines ---\n{log_tail(cfg.log_path, LOG_TAIL_LINES)}"
         )
     return ValidationRunResult(cfg.dump_dir, dump_files, cfg.log_path, cfg.metrics_path,
-                               read_metrics(cfg.metrics_path), command, seconds)
+                               merged_metrics(cfg.metrics_path), command, seconds)
 
 
 def _wait(proc: subprocess.Popen, cfg: ValidationRunConfig, start: float, timeout_s: Optional[float],
@@ -276,10 +259,10 @@ def _wait(proc: subprocess.Popen, cfg: ValidationRunConfig, start: float, timeou
                 kill_process_tree(proc)
                 raise ValidationRunError(
                     f"main_ppo validation run killed after the {timeout_s:.0f}s timeout; full log: {cfg.log_path}\n"
-                    f"--- last {LOG_TAIL_LINES} lines ---\n{_log_tail(cfg.log_path)}"
+                    f"--- last {LOG_TAIL_LINES} lines ---\n{log_tail(cfg.log_path, LOG_TAIL_LINES)}"
                 )
             if status is not None:
-                last = _log_tail(cfg.log_path, 1)[-100:]
+                last = last_log_line(cfg.log_path)
                 status.update(f"main_ppo validation run ({elapsed:.0f}s): {last}")
             time.sleep(poll_s)
     finally:
@@ -292,6 +275,5 @@ __all__ = [
     "ValidationRunError",
     "ValidationRunResult",
     "build_command",
-    "read_metrics",
     "run_validation",
 ]

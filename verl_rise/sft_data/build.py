@@ -38,7 +38,8 @@ from verl_rise.sft_data.endpoint import EndpointConfig, query_endpoint
 from verl_rise.sft_data.expert import verify_candidate
 from verl_rise.sft_data.expert_file import read_expert_file
 from verl_rise.sft_data.inputs import BUCKETS, HARD, INCONSISTENT, ExportTables, PromptRow
-from verl_rise.sft_data.outputs import write_jsonl, write_llamafactory, write_sft_parquet
+from data_prep.writer import write_jsonl
+from verl_rise.sft_data.outputs import write_llamafactory, write_sft_parquet
 from verl_rise.sft_data.rewrite import MIN_REASONING_CHARS
 from verl_rise.sft_data.selection import NEAR_DUP_THRESHOLD, normalized, select
 from verl_rise.sft_data.self_distill import MAX_PER_PROMPT, self_distill

@@ -89,16 +89,6 @@ def write_sft_parquet(path: str | os.PathLike, rows: Iterable[dict[str, Any]], r
     return written
 
 
-def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
-    """Write one JSON object per line, atomically. Returns the count."""
-    n = 0
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
-            n += 1
-    return n
-
-
 def _image_file_name(data: bytes) -> str:
     with Image.open(io.BytesIO(data)) as im:
         fmt = (im.format or "png").lower()

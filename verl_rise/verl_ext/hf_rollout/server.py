@@ -494,8 +494,6 @@ class HFRolloutServer:
     async def abort_all_requests(self, reset_prefix_cache: bool = True, reject_request: bool = False) -> dict[str, Any]:
         """Stop the running batch early, fail the queued requests as "aborted" and hold new ones until
         :meth:`resume_generation` (or, with ``reject_request``, answer them "aborted" at once)."""
-        from verl.workers.rollout.replica import TokenOutput  # noqa: F401  (same result shape as generate)
-
         self._ensure_loop_state()
         self._paused = True
         self._rejecting = reject_request
