@@ -12,7 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-MM_KWARGS = {"min_pixels": 3136, "max_pixels": 100352}
+from verl_rise.recipes import cpu_tiny_pixel_range
+
+MM_KWARGS = cpu_tiny_pixel_range()
 
 
 @pytest.fixture(scope="module")

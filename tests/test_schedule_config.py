@@ -22,11 +22,10 @@ from verl_rise.schedule.plan import (
     build_plan,
     check_expert_source,
     check_sft_set,
-    hydra_list,
-    hydra_value,
     latest_checkpoint,
 )
 from verl_rise.schedule.preflight import preflight
+from verl_rise.verl_commands import hydra_list, hydra_value
 from verl_rise.schedule.runner import format_dry_run
 
 RECIPES = REPO_ROOT / "recipes"

@@ -28,9 +28,10 @@ import tempfile
 from pathlib import Path
 
 from verl_rise.demo.chat import rl_row_messages
+from verl_rise.recipes import cpu_tiny_pixel_range
 
 #: Image pixel range of the cpu_tiny recipes (data.mm_processor_kwargs): the prompts look as they will in RL.
-CPU_TINY_MM_KWARGS = {"min_pixels": 3136, "max_pixels": 100352}
+CPU_TINY_MM_KWARGS = cpu_tiny_pixel_range()
 GUESS_TEMPLATE = "<think> I guess. </think><answer> $\\boxed{{{}}}$ </answer>"
 
 

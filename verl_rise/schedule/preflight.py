@@ -27,13 +27,13 @@ from typing import Optional
 
 from verl_rise.schedule.config import RunConfig
 from verl_rise.schedule.plan import (
-    RUNNER_KEYS,
     Deferred,
     PlanOptions,
     Stage,
     build_plan,
-    override_key,
+    owned_override_keys,
 )
+from verl_rise.verl_commands import override_key
 from verl_rise.verl_ext.startup_checks import verl_ppo_startup_checks, verl_sft_startup_checks
 
 #: Columns every RL parquet written by data_prep has (verl's RLHFDataset reads them).
@@ -106,9 +106,7 @@ def _check_files(config: RunConfig, errors: list[str], warnings: list[str]) -> N
 
 
 def _check_override_keys(config: RunConfig, errors: list[str]) -> None:
-    owned = {"rl": RUNNER_KEYS["rl"], "sweep": RUNNER_KEYS["sweep"], "eval": RUNNER_KEYS["eval"],
-             "sft": RUNNER_KEYS["sft"]}
-    for stage, keys in owned.items():
+    for stage, keys in owned_override_keys(build_plan(config)).items():
         for item in config.stage_overrides(stage):
             if override_key(item) in keys:
                 errors.append(f"overrides.{stage}: {item!r} sets {override_key(item)}, which the runner sets itself "
