@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from PIL import Image
 
 from data_prep.benchmarks.convert import main as convert_main

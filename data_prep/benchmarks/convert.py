@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, Iterable
 
 import pyarrow as pa
@@ -74,11 +73,15 @@ def convert_benchmark(
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (see :mod:`data_prep.cli`)."""
-    parser = argparse.ArgumentParser(prog="python -m data_prep.benchmarks.convert", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m data_prep.benchmarks.convert", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--benchmark", "-b", required=True, choices=sorted(NATIVE_READERS))
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--tsv", help="VLMEvalKit TSV file (e.g. ~/LMUData/MathVista_MINI.tsv)")
-    src.add_argument("--native", nargs="+", help="the benchmark's release file (DynaMath: one dataset.json per variant, variant 1 first)")
+    src.add_argument(
+        "--native", nargs="+", help="the benchmark's release file (DynaMath: one dataset.json per variant, variant 1 first)"
+    )
     parser.add_argument("--root", default=None, help="directory image paths are relative to (default: beside the input)")
     parser.add_argument("--query", default=None, help="MathVista: query.json (default: beside testmini.json)")
     parser.add_argument("--version", default="Vision Only", help="MathVerse: problem version to keep (default: Vision Only)")

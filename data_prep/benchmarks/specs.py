@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from data_prep.errors import ANSWER_NOT_IN_OPTIONS, BAD_ROW, EMPTY_ANSWER, RowRejected
 from data_prep.images import RawImage
@@ -252,8 +252,9 @@ def problem_from_record(spec: BenchmarkSpec, record: BenchmarkRecord | Unreadabl
     """One benchmark record -> :class:`Problem` with the scorer's fields in ``extra_info``.
 
     Raises:
-        RowRejected: ``record.error`` for an :class:`Unreadable` record; ``bad_row`` (a required column missing, a bad index or choices cell), ``empty_answer``,
-            ``answer_not_in_options``; placeholder and image checks follow in the pipeline.
+        RowRejected: ``record.error`` for an :class:`Unreadable` record; ``bad_row`` (a required column missing, a
+            bad index or choices cell), ``empty_answer``, ``answer_not_in_options``; placeholder and image checks
+            follow in the pipeline.
     """
     if isinstance(record, Unreadable):
         raise record.error
