@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from data_prep.benchmarks.convert import main as convert_main
-from verl_rise.prompts import METIS_RISE_SYSTEM_PROMPT
+from data_prep.prompts import METIS_RISE_SYSTEM_PROMPT
 
 
 def png(shade: int, size: tuple[int, int] = (330, 310)) -> bytes:  # inside the Metis-RISE pixel range: stored as is

@@ -35,7 +35,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import pandas as pd
 import pyarrow.parquet as pq
 
-from verl_rise.atomic import AtomicFile
+from data_prep.atomic import AtomicFile
 
 #: Excel's limit on the characters of one cell.
 XLSX_MAX_CELL_CHARS = 32767
