@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from data_prep.benchmarks.convert import main as convert_main
@@ -301,3 +302,48 @@ def test_mathvision_native_reuses_training_reader(tmp_path):
     v = row["extra_info"]["vlmeval"]
     assert (v["index"], v["answer"], v["category"], v["level"]) == ("1", "C", "logic", "2")
     assert v["choices"] == "['A', 'B', 'C', 'D', 'E']"
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("A. 300, 400;B. 400, 300; E. No correct answer", ["300, 400", "400, 300; E. No correct answer"]),
+        ("A. 45° B. 60° ;C. 120°; D. No correct answer", ["45°", "60°", "120°", "No correct answer"]),
+        # a letter inside an option's text (";C.;", ";C.  ;") is no label
+        ("A. to get Shape ;C.; B. then Shape ;C.; C. last; D. No correct answer",
+         ["to get Shape ;C.", "then Shape ;C.", "last", "No correct answer"]),
+        ("A. north to ;C.  ;B. west to ;C.  ;C. south;D. None", ["north to ;C.", "west to ;C.", "south", "None"]),
+    ],
+)
+def test_wemath_option_strings_as_released(option, expected):
+    from data_prep.benchmarks.native import split_options
+
+    assert split_options(option) == expected
+
+
+def test_wemath_option_string_without_a_label_is_rejected(tmp_path):
+    recs = wemath_native_records()
+    recs[0]["option"] = "45°; 60°"
+    root = tmp_path / "release"
+    write_wemath_native(root)
+    (root / "testmini.json").write_text(json.dumps(recs))
+    out = tmp_path / "w.parquet"
+    assert run_convert("-b", "wemath", "--native", str(root / "testmini.json"), "-o", str(out), "--max-reject-fraction", "1") == 0
+    (reject,) = [json.loads(x) for x in (tmp_path / "w.rejects.jsonl").read_text().splitlines()]
+    assert (reject["row"], reject["field"], reject["reason"]) == (0, "option", "bad_row")
+    assert len(read_rows(out)) == 6
+
+
+def test_tsv_written_by_pandas_keeps_cells_as_text(tmp_path):
+    import pandas as pd
+
+    question = 'Hint: "two lines"\n\tQuestion: What is x?'
+    frame = pd.DataFrame([{"index": 1, "image": b64(png(1)), "question": question, "answer": "2",
+                           "question_type": "free_form", "answer_type": "float", "precision": 1.0, "unit": None}])
+    frame.to_csv(tmp_path / "MathVista_MINI.tsv", sep="\t", index=False)  # quotes the cell with a newline and tab
+    out = tmp_path / "m.parquet"
+    assert run_convert("-b", "mathvista", "--tsv", str(tmp_path / "MathVista_MINI.tsv"), "-o", str(out)) == 0
+    (row,) = read_rows(out)
+    v = row["extra_info"]["vlmeval"]
+    assert v["question"] == question and v["precision"] == "1.0" and v["unit"] is None and v["index"] == "1"
+    assert row["prompt"][1]["content"] == "<image>\n" + question.strip()

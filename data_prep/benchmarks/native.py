@@ -41,12 +41,11 @@ from data_prep.benchmarks.specs import BenchmarkRecord, Unreadable, get_spec
 from data_prep.errors import BAD_ROW, RowRejected
 from data_prep.images import read_image_bytes
 from data_prep.pipeline import SourceRow
+from data_prep.schema import LETTERS
 
 #: DynaMath's number of seed questions: the index stride between variants.
 DYNAMATH_SEEDS = 501
 MATHVERSE_VERSIONS = ("Text Dominant", "Text Lite", "Vision Intensive", "Vision Dominant", "Vision Only")
-_OPTION_SPLIT_RE = re.compile(r";\s*(?=[A-J]\s*[.．:])")
-_OPTION_RE = re.compile(r"^\s*([A-J])\s*[.．:]\s*(.*)$", re.S)
 
 
 def _text(value: Any) -> str | None:
@@ -217,19 +216,34 @@ def iter_dynamath(paths: list[str | os.PathLike], *, root: str | os.PathLike | N
             yield _row(str(file), row, build)
 
 
+def _label(letter: str) -> re.Pattern:
+    # "B." at the start or after a space/";", followed by text: "Shape ;C.;" (a letter in the text) is no label.
+    return re.compile(rf"(?:^|(?<=[;\s])){letter}\s*[.．:]\s*(?=[^\s;])")
+
+
 def split_options(text: str) -> list[str]:
     """WeMath's ``option`` string (``"A. 300, 400;B. 400, 300; E. No correct answer"``) -> option texts, A first.
 
+    The release separates options with ``;`` mostly, with spaces sometimes (``"A. 45° B. 60° ;C. 120°"``), and option
+    texts may hold ``;X.`` (``"to get Shape ;C.;"``): labels are found in order, A, then the first B label after it,
+    and so on; an option's text runs to the next label. Labels after a gap in the letters stay in the last text.
+
     Raises:
-        RowRejected: ``bad_row`` naming ``option`` when the letters are not A, B, C, ... in order.
+        RowRejected: ``bad_row`` naming ``option`` when the string does not start with an ``A.`` label.
     """
-    options = []
-    for k, part in enumerate(_OPTION_SPLIT_RE.split(text.strip())):
-        m = _OPTION_RE.match(part)
-        if not m or m.group(1) != chr(65 + k):
-            raise RowRejected("option", BAD_ROW, f"option {k + 1} is not labelled {chr(65 + k)}: {part[:40]!r}")
-        options.append(m.group(2).strip().rstrip(";").strip())
-    return options
+    text = text.strip()
+    starts: list[tuple[int, int]] = []  # (label start, text start)
+    pos = 0
+    for k in range(len(LETTERS)):
+        m = _label(LETTERS[k]).search(text, pos)
+        if m is None or (k == 0 and m.start() != 0):
+            break
+        starts.append((m.start(), m.end()))
+        pos = m.end()
+    if not starts:
+        raise RowRejected("option", BAD_ROW, f"does not start with an 'A.' label: {text[:40]!r}")
+    bounds = [s for s, _ in starts[1:]] + [len(text)]
+    return [text[t:end].strip().rstrip(";").strip() for (_, t), end in zip(starts, bounds)]
 
 
 def iter_wemath(path: str | os.PathLike, *, root: str | os.PathLike | None = None) -> Iterator[SourceRow]:
