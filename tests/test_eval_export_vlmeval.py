@@ -125,6 +125,8 @@ def test_command_line_reads_scored_rows_with_top_level_columns(tmp_path, capsys)
     frame = pd.read_csv(tmp_path / "o" / "M_LogicVista.tsv", sep="\t")
     assert frame.to_dict("list") == {"index": [3, 7], "question": ["Next?", "Which?"], "answer": ["A", "B, D"],
                                      "skill": ["['spatial']", "['inductive']"], "prediction": ["Answer: A", "B and D"]}
+    assert main([*argv, "--benchmark", "logicvista", "--dataset", "logicvista=LogicVista_MINI"]) == 0
+    assert capsys.readouterr().out.strip().endswith("M_LogicVista_MINI.xlsx")
     assert main(argv) == 1  # no benchmark named anywhere
     assert "line 1: which benchmark?" in capsys.readouterr().out
 

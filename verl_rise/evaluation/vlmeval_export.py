@@ -138,6 +138,7 @@ def export_vlmeval(
     *,
     model: str,
     fmt: str = "xlsx",
+    datasets: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Group rows by benchmark and write one prediction file each, ``out_dir/{model}_{dataset}.{fmt}``.
 
@@ -147,6 +148,8 @@ def export_vlmeval(
         out_dir: where the files go (for ``run.py --mode eval``: ``{work_dir}/{model}/T{YYYYMMDD}-{HHMMSS}/``).
         model: the model name in the file names (and run.py's ``--model``).
         fmt: ``"xlsx"`` (VLMEvalKit's default) or ``"tsv"``.
+        datasets: VLMEvalKit dataset name per benchmark key where it is not the leaderboard split of
+            :data:`DATASET_NAMES` (e.g. ``{"mathvision": "MathVision_MINI"}``).
 
     Returns:
         ``{benchmark: path written}``.
@@ -158,7 +161,8 @@ def export_vlmeval(
     for key, group in by_benchmark.items():
         if key not in DATASET_NAMES:
             raise ExportError(f"unknown benchmark {key!r}; expected one of {', '.join(DATASET_NAMES)}")
-        path = Path(out_dir) / prediction_file_name(model, DATASET_NAMES[key], fmt)
+        dataset = (datasets or {}).get(key, DATASET_NAMES[key])
+        path = Path(out_dir) / prediction_file_name(model, dataset, fmt)
         written[key] = write_predictions(build_frame(group), path, fmt)
     return written
 
@@ -287,16 +291,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="model name in the file names (run.py --model)")
     parser.add_argument("--out", required=True, help="directory, e.g. outputs/MODEL/T20260101-000000")
     parser.add_argument("--format", choices=FORMATS, default="xlsx", help="xlsx (VLMEvalKit's default) or tsv")
+    parser.add_argument(
+        "--dataset", action="append", default=[], metavar="KEY=NAME",
+        help="VLMEvalKit dataset name for a benchmark other than the leaderboard split, e.g. mathvision=MathVision_MINI",
+    )
     args = parser.parse_args(argv)
     if args.dump and not args.parquet:
         parser.error("--dump needs --parquet")
+    if any("=" not in d for d in args.dataset):
+        parser.error("--dataset takes KEY=NAME")
+    datasets = dict(d.split("=", 1) for d in args.dataset)
     rows = (
         rows_from_verl_dump(args.dump, list(args.parquet), sample=args.sample)
         if args.dump
         else rows_from_jsonl(args.responses, benchmark=args.benchmark)
     )
     try:
-        written = export_vlmeval(rows, args.out, model=args.model, fmt=args.format)
+        written = export_vlmeval(rows, args.out, model=args.model, fmt=args.format, datasets=datasets)
     except ExportError as exc:
         print(f"error: {exc}")
         return 1
