@@ -45,6 +45,8 @@ def responses_jsonl(path: Path, parquet: Path, predictions: dict[int, str]) -> P
     with open(path, "w", encoding="utf-8") as f:
         for row in read_rows(parquet):
             extra = row["extra_info"]
+            # verl's loader gives a benchmark's rows the other benchmarks' columns too (as None) when it merges files
+            extra["vlmeval"]["question_type"] = None
             f.write(json.dumps({"response": predictions[extra["index"]], "extra_info": extra}) + "\n")
     return path
 

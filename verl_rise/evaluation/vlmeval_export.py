@@ -69,8 +69,8 @@ def build_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         rows: dicts ``{"vlmeval": {column: str | None}, "prediction": str}``; all rows of one benchmark.
 
     Returns:
-        a DataFrame sorted by ``index`` whose columns are the union of the rows' TSV columns (first-seen order)
-        and ``prediction`` (text).
+        a DataFrame sorted by ``index`` whose columns are the rows' TSV columns (first-seen order; a column that is
+        None in every row is left out) and ``prediction`` (text).
 
     Raises:
         ExportError: no rows, a row without ``index``, or an index given twice.
@@ -80,7 +80,9 @@ def build_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         raise ExportError("no rows to export")
     columns: dict[str, None] = {}
     for r in rows:
-        columns.update(dict.fromkeys(r["vlmeval"]))
+        # verl's dataset loader merges the files of several benchmarks into the union of their columns, None where a
+        # benchmark has no such column: a column empty in every row is not one of this benchmark's.
+        columns.update(dict.fromkeys(k for k, v in r["vlmeval"].items() if v is not None))
     if "index" not in columns:
         raise ExportError("rows carry no 'index' column in extra_info['vlmeval']")
     cols = list(columns)
