@@ -347,3 +347,14 @@ def test_tsv_written_by_pandas_keeps_cells_as_text(tmp_path):
     v = row["extra_info"]["vlmeval"]
     assert v["question"] == question and v["precision"] == "1.0" and v["unit"] is None and v["index"] == "1"
     assert row["prompt"][1]["content"] == "<image>\n" + question.strip()
+
+
+def test_benchmark_rows_with_the_same_content_are_all_kept(tmp_path):
+    # Training files drop a repeated problem; a benchmark scores every index, so both rows stay (same prompt id).
+    row = {"index": 1, "image": b64(png(1)), "question": "Which choice fits?", "answer": "A", "skill": "inductive"}
+    tsv = write_tsv(tmp_path / "LogicVista.tsv", [row, dict(row, index=2)])
+    out = tmp_path / "l.parquet"
+    assert run_convert("-b", "logicvista", "--tsv", str(tsv), "-o", str(out)) == 0
+    rows = read_rows(out)
+    assert [r["extra_info"]["index"] for r in rows] == [1, 2]
+    assert rows[0]["extra_info"]["prompt_id"] == rows[1]["extra_info"]["prompt_id"]

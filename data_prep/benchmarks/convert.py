@@ -16,6 +16,7 @@ training files, a problem that repeats another's content is kept: benchmark rows
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any, Iterable
 
@@ -50,12 +51,12 @@ def convert_benchmark(
         rows: :class:`SourceRow` records from :func:`~data_prep.benchmarks.tsv.iter_vlmeval_tsv` or a reader of
             :mod:`data_prep.benchmarks.native`.
         columns: the TSV columns the rows carry (the schema of ``extra_info["vlmeval"]``; a missing one is null).
-        config: output options; ``reject_duplicates`` is forced off (rows are told apart by index).
+        config: output options (``reject_duplicates`` is taken as off: rows are told apart by index).
 
     Returns:
         the pipeline's :class:`ConversionStats` (``read == written + rejected``).
     """
-    config.reject_duplicates = False
+    config = dataclasses.replace(config, reject_duplicates=False)
     cols = [c for c in columns if c not in IMAGE_COLUMNS]
     seen: dict[int, int] = {}
 
