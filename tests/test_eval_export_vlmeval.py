@@ -140,7 +140,11 @@ def vlmeval_datasets():
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("ms-vlmeval is not installed (pip install --no-deps ms-vlmeval==0.0.20 validators sty tabulate xlsxwriter)")
     root = spec.submodule_search_locations[0]
-    before = set(sys.modules)
+
+    def unload() -> None:  # only VLMEvalKit's own modules: the libraries it imported stay as they are
+        for name in [n for n in sys.modules if n == "vlmeval" or n.startswith("vlmeval.")]:
+            del sys.modules[name]
+
     for name, sub in (("vlmeval", root), ("vlmeval.dataset", f"{root}/dataset")):
         pkg = types.ModuleType(name)
         pkg.__path__ = [sub]
@@ -148,12 +152,10 @@ def vlmeval_datasets():
     try:
         from vlmeval.dataset import dynamath, image_mcq  # noqa: PLC0415
     except ImportError as exc:
-        for name in set(sys.modules) - before:
-            del sys.modules[name]
+        unload()
         pytest.skip(f"VLMEvalKit's dataset modules do not import here: {exc}")
     yield types.SimpleNamespace(dynamath=dynamath, image_mcq=image_mcq)
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+    unload()
 
 
 def test_vlmeval_wemath_evaluate_scores_our_export(tmp_path, vlmeval_datasets, monkeypatch):
