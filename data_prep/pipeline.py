@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import pyarrow as pa
 from tqdm import tqdm
 
 from data_prep.errors import BAD_ROW, DUPLICATE_PROMPT, RowRejected
@@ -51,6 +52,8 @@ class ConvertConfig:
         allow_option_text: accept a choice answer given as the exact text of an option.
         row_group_size: parquet rows per row group (bounds memory).
         progress: show a tqdm bar.
+        reject_duplicates: reject a row whose prompt id was already written (off for benchmark files, whose rows
+            are identified by their index: a benchmark that repeats a problem scores it twice).
     """
 
     output: Path
@@ -63,6 +66,7 @@ class ConvertConfig:
     allow_option_text: bool = False
     row_group_size: int = 256
     progress: bool = True
+    reject_duplicates: bool = True
 
     def rejects_path(self) -> Path:
         if self.rejects is not None:
@@ -100,6 +104,7 @@ def convert(
     *,
     total: int | None = None,
     desc: str = "convert",
+    schema: pa.Schema = ARROW_SCHEMA,
 ) -> ConversionStats:
     """Convert ``rows`` into ``config.output`` and ``config.rejects_path()``.
 
@@ -110,6 +115,7 @@ def convert(
         config: output paths and options.
         total: number of rows if known (progress bar only).
         desc: progress-bar label.
+        schema: the output's Arrow schema (:data:`ARROW_SCHEMA`, or one with more ``extra_info`` fields).
 
     Returns:
         :class:`ConversionStats`. Both files are in place when this returns; on an exception neither is touched.
@@ -119,7 +125,7 @@ def convert(
     """
     stats = ConversionStats()
     seen: dict[str, tuple[str, int]] = {}
-    with ParquetRowWriter(config.output, ARROW_SCHEMA, config.row_group_size) as out, JsonlWriter(
+    with ParquetRowWriter(config.output, schema, config.row_group_size) as out, JsonlWriter(
         config.rejects_path()
     ) as rejects:
         for src in tqdm(rows, total=total, desc=desc, unit="row", disable=not config.progress, mininterval=0.5):
@@ -131,7 +137,7 @@ def convert(
                     problem = finalize_problem(to_problem(src.record), allow_option_text=config.allow_option_text)
                 except (KeyError, TypeError, ValueError) as exc:
                     raise RowRejected("row", BAD_ROW, f"{type(exc).__name__}: {exc}") from exc
-                if problem.prompt_id in seen:
+                if config.reject_duplicates and problem.prompt_id in seen:
                     first_file, first_row = seen[problem.prompt_id]
                     raise RowRejected(
                         "prompt_id",
