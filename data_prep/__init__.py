@@ -7,6 +7,7 @@ Scripts (each ``python -m data_prep.<name> --help``):
 * :mod:`data_prep.hf_parquet`    - Hugging Face ``datasets`` parquet (``{"bytes","path"}`` image columns)
 * :mod:`data_prep.jsonl`         - generic JSONL with a field mapping (images by path or base64)
 * :mod:`data_prep.text_only`     - text-only math problems
+* :mod:`data_prep.benchmarks`    - the six evaluation benchmarks (VLMEvalKit TSV or release layouts)
 * :mod:`data_prep.contamination` - flag/drop training rows that leak held-out problems
 
 Shared pieces: :mod:`~data_prep.schema` (rows, prompt ids), :mod:`~data_prep.images` (decode/check/resize),

@@ -12,7 +12,7 @@ from pathlib import Path
 from data_prep.image_pool import default_workers
 from data_prep.images import DEFAULT_MAX_IMAGE_BYTES
 from data_prep.pipeline import ConversionStats, ConvertConfig
-from verl_rise.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
+from data_prep.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
 
 EXIT_OK = 0
 EXIT_TOO_MANY_REJECTS = 1

@@ -16,19 +16,13 @@ from typing import Any
 from data_prep.errors import BAD_ROW, MISSING_IMAGE, RowRejected
 from data_prep.images import DEFAULT_MAX_IMAGE_BYTES, read_image_bytes
 from data_prep.schema import Problem, answer_text, option_texts
+from reward_fns.extract import last_boxed
 
 
 def _extract_boxed(text: str) -> str:
-    # verl's own helpers (the MATH reward's), so SFT/RL data and verl's scorer agree on what "the boxed answer" is.
-    from verl.utils.reward_score.math_reward import last_boxed_only_string, remove_boxed
-
-    boxed = last_boxed_only_string(text)
-    if boxed is None:
-        return ""
-    try:
-        return remove_boxed(boxed)
-    except AssertionError:
-        return ""
+    # The RISE reward's own extraction, so SFT/RL data and the reward agree on what "the boxed answer" is.
+    found = last_boxed(text, max_chars=len(text))
+    return found.content or ""
 
 
 @dataclass(frozen=True)

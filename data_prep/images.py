@@ -42,7 +42,7 @@ from data_prep.errors import (
     UNREADABLE_IMAGE,
     RowRejected,
 )
-from verl_rise.prompts import MAX_PIXELS, MIN_PIXELS
+from data_prep.prompts import MAX_PIXELS, MIN_PIXELS
 
 #: qwen-vl-utils ``MAX_RATIO``: ``smart_resize`` raises for a longer/shorter side ratio above this.
 MAX_ASPECT_RATIO = 200
@@ -266,7 +266,7 @@ def prepare_image(
     Args:
         raw: the encoded bytes from :func:`read_image_bytes`.
         min_pixels, max_pixels: allowed area in pixels (defaults: the Metis-RISE range from
-            :mod:`verl_rise.prompts`, 128·28·28 to 16384·28·28).
+            :mod:`data_prep.prompts`, 128·28·28 to 16384·28·28).
         field: the input field name, for the reject record.
 
     Returns:

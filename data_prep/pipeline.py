@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import pyarrow as pa
 from tqdm import tqdm
 
 from data_prep.errors import BAD_ROW, DUPLICATE_PROMPT, RowRejected
@@ -21,7 +22,7 @@ from data_prep.image_pool import DEFAULT_CHUNK_ROWS, ImagePool, PendingRow, prep
 from data_prep.images import DEFAULT_MAX_IMAGE_BYTES
 from data_prep.schema import ARROW_SCHEMA, CheckedProblem, Problem, build_row, finalize_problem
 from data_prep.writer import JsonlWriter, ParquetRowWriter
-from verl_rise.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
+from data_prep.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class ConvertConfig:
         workers: image-decoding worker processes; 0 decodes in the calling process (the library default; the
             command line defaults to the CPU count, :func:`data_prep.image_pool.default_workers`).
         chunk_rows: rows per worker task.
+        reject_duplicates: reject a row whose prompt id was already written (off for benchmark files, whose rows
+            are identified by their index: a benchmark that repeats a problem scores it twice).
     """
 
     output: Path
@@ -72,6 +75,7 @@ class ConvertConfig:
     progress: bool = True
     workers: int = 0
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    reject_duplicates: bool = True
 
     def rejects_path(self) -> Path:
         if self.rejects is not None:
@@ -126,6 +130,7 @@ def convert(
     *,
     total: int | None = None,
     desc: str = "convert",
+    schema: pa.Schema = ARROW_SCHEMA,
 ) -> ConversionStats:
     """Convert ``rows`` into ``config.output`` and ``config.rejects_path()``.
 
@@ -138,6 +143,7 @@ def convert(
             (:mod:`data_prep.image_pool`), with output identical to the serial path's.
         total: number of rows if known (progress bar only).
         desc: progress-bar label.
+        schema: the output's Arrow schema (:data:`ARROW_SCHEMA`, or one with more ``extra_info`` fields).
 
     Returns:
         :class:`ConversionStats`. Both files are in place when this returns; on an exception neither is touched.
@@ -167,7 +173,7 @@ def convert(
             row.outcome = rej
             return row
         prompt_id = row.problem.prompt_id
-        if pool is not None and prompt_id not in seen and prompt_id not in sent:
+        if pool is not None and (not config.reject_duplicates or (prompt_id not in seen and prompt_id not in sent)):
             sent.add(prompt_id)
             row.outcome = pool.submit(row.problem.images)
         return row
@@ -176,7 +182,7 @@ def convert(
         src, problem, outcome = row.src, row.problem, row.outcome
         if isinstance(outcome, PendingRow):
             sent.discard(problem.prompt_id)
-        if problem is not None and problem.prompt_id in seen:
+        if config.reject_duplicates and problem is not None and problem.prompt_id in seen:
             first_file, first_row = seen[problem.prompt_id]
             outcome = RowRejected(
                 "prompt_id", DUPLICATE_PROMPT, f"{problem.prompt_id} already written from {first_file} row {first_row}"
@@ -213,7 +219,7 @@ def convert(
                 ImagePool(config.workers, min_pixels=config.min_pixels, max_pixels=config.max_pixels,
                           chunk_rows=config.chunk_rows)
             )
-        out = stack.enter_context(ParquetRowWriter(config.output, ARROW_SCHEMA, config.row_group_size))
+        out = stack.enter_context(ParquetRowWriter(config.output, schema, config.row_group_size))
         rejects = stack.enter_context(JsonlWriter(config.rejects_path()))
         for src in tqdm(rows, total=total, desc=desc, unit="row", disable=not config.progress, mininterval=0.5):
             stats.read += 1

@@ -87,12 +87,15 @@ class Problem:
         answer: ground-truth answer; for choice problems the option letter (``"A"``, ...).
         options: option texts, option A first; empty for free-form problems.
         images: encoded images in the order of their index (image 1 first).
+        extra_info: keys written into the row's ``extra_info`` over the defaults (a benchmark's scoring fields);
+            the schema given to :func:`data_prep.pipeline.convert` must have them.
     """
 
     question: str
     answer: str
     options: list[str] = field(default_factory=list)
     images: list[RawImage] = field(default_factory=list)
+    extra_info: dict[str, Any] = field(default_factory=dict)
 
 
 def _nfc(text: str) -> str:
@@ -254,6 +257,7 @@ class CheckedProblem:
     answer_type: str
     images: list[RawImage]
     prompt_id: str
+    extra_info: dict[str, Any] = field(default_factory=dict)
 
 
 def compute_prompt_id(question: str, options: list[str], answer: str, image_bytes: list[bytes]) -> str:
@@ -309,6 +313,7 @@ def finalize_problem(problem: Problem, *, allow_option_text: bool = False) -> Ch
         answer_type="choice" if options else "free_form",
         images=images,
         prompt_id=compute_prompt_id(question, options, answer, [im.data for im in images]),
+        extra_info=dict(problem.extra_info),
     )
 
 
@@ -365,5 +370,6 @@ def build_row(
             "options": list(problem.options),
             "answer": problem.answer,
             "answer_type": problem.answer_type,
+            **problem.extra_info,
         },
     }

@@ -19,12 +19,12 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Iterable, TextIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from verl_rise.atomic import AtomicFile
+from data_prep.atomic import AtomicFile
 
 
 def remove_stale_temps_of(path: str | os.PathLike) -> int:
@@ -148,7 +148,7 @@ class JsonlWriter:
         return self._file.path
 
     def write(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self._fh.write(json.dumps(record, ensure_ascii=False, default=_json_default) + "\n")
         self.count += 1
 
     def close(self) -> None:
@@ -171,3 +171,22 @@ class JsonlWriter:
             self.close()
         else:
             self.abort()
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays (what pandas hands out for parquet columns) as plain Python; anything else as text.
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
+    """Write one JSON object per line to ``path``, atomically (nothing appears there if this raises).
+
+    numpy values become plain Python values; other objects JSON cannot encode are written as ``str(value)``.
+
+    Returns:
+        The number of records written.
+    """
+    with JsonlWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    return writer.count

@@ -10,7 +10,7 @@ from PIL import Image
 
 from data_prep.errors import RowRejected
 from data_prep.images import RawImage, prepare_image, read_image_bytes, target_size
-from verl_rise.prompts import MAX_PIXELS, MIN_PIXELS
+from data_prep.prompts import MAX_PIXELS, MIN_PIXELS
 
 
 def _png(w: int, h: int, mode: str = "RGB") -> bytes:

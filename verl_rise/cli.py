@@ -13,7 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from verl_rise.scoring import DEFAULT_REWARD_PATH, load_reward_fn, read_rows, score_rows, write_jsonl
+from data_prep.writer import write_jsonl
+from verl_rise.scoring import read_rows, score_rows
+from verl_rise.verl_ext.reward_loader import DEFAULT_REWARD_PATH, load_reward_fn
 
 
 def _print_report(scored, report, show_rows: bool) -> None:
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     from verl_rise.schedule.command import add_run_arguments, cmd_run
-    from verl_rise.schedule.demo import add_demo_arguments, cmd_demo
+    from verl_rise.demo.cli import add_demo_arguments, cmd_demo
 
     demo = sub.add_parser("demo", help="the main job: the whole Metis-RISE schedule on the CPU with a tiny model")
     add_demo_arguments(demo)

@@ -16,28 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from verl_rise.atomic import atomic_path
-
-DEFAULT_REWARD_PATH = "pkg://reward_fns.rise"
-
-
-def load_reward_fn(path: str = DEFAULT_REWARD_PATH, name: str = "compute_score", reward_kwargs: dict | None = None):
-    """The reward callable as verl builds it (``verl.trainer.ppo.reward.get_custom_reward_fn``).
-
-    Args:
-        path: ``pkg://module`` or a file path, as ``reward.custom_reward_function.path``.
-        name: function name, as ``reward.custom_reward_function.name``.
-        reward_kwargs: as ``reward.custom_reward_function.reward_kwargs``.
-
-    Raises:
-        FileNotFoundError, ImportError, AttributeError: from verl's loader when the path or name is wrong.
-    """
-    from omegaconf import OmegaConf
-    from verl.trainer.ppo.reward import get_custom_reward_fn
-
-    cfg = {"reward": {"custom_reward_function": {"path": path, "name": name, "reward_kwargs": reward_kwargs or {}}}}
-    return get_custom_reward_fn(OmegaConf.create(cfg))
-
 
 def read_rows(path: Path) -> list[dict]:
     """Rows of a ``.jsonl`` or ``.parquet`` file as dicts. Raises ValueError naming the line of bad JSON."""
@@ -105,16 +83,3 @@ def score_rows(rows: Iterable[dict], reward_fn, source: str = "<input>") -> tupl
         if values:
             report.means[key] = sum(values) / len(values)
     return scored, rejects, report
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    """Write rows as JSONL atomically (numpy values converted to plain Python)."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, default=_to_builtin, ensure_ascii=False) + "\n")
-
-
-def _to_builtin(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
