@@ -85,7 +85,8 @@ def test_pool_hands_back_rejects_and_unchanged_bytes():
     assert isinstance(second, RowRejected) and second.reason == "corrupt_image" and "b.png" in second.detail
 
 
-def test_pool_matches_serial_on_interleaved_repeats_of_good_and_bad_rows(tmp_path):
+@pytest.mark.parametrize("reject_duplicates", [True, False])
+def test_pool_matches_serial_on_interleaved_repeats_of_good_and_bad_rows(tmp_path, reject_duplicates):
     import random
 
     from data_prep.pipeline import SourceRow
@@ -109,9 +110,11 @@ def test_pool_matches_serial_on_interleaved_repeats_of_good_and_bad_rows(tmp_pat
     outputs = []
     for name, workers in (("serial", 0), ("pool", 2)):
         config = ConvertConfig(output=tmp_path / f"{name}.parquet", progress=False, workers=workers, chunk_rows=2,
-                               min_pixels=1, row_group_size=7)
+                               min_pixels=1, row_group_size=7, reject_duplicates=reject_duplicates)
         stats = convert(rows(), to_problem, config)
         outputs.append((stats, config.output.read_bytes(), config.rejects_path().read_text()))
     assert outputs[0] == outputs[1]
     stats = outputs[0][0]
-    assert stats.written == 9 and stats.by_reason["corrupt_image"] == keys.count(0) + keys.count(4) + keys.count(8)
+    corrupt = keys.count(0) + keys.count(4) + keys.count(8)
+    assert stats.by_reason["corrupt_image"] == corrupt
+    assert stats.written == (9 if reject_duplicates else len(keys) - corrupt)
