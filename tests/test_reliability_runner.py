@@ -23,7 +23,7 @@ from rich.console import Console
 from tests.paths import REPO_ROOT
 from verl_rise.schedule.manifest import COMPLETED, KILLED, RUNNING, read_manifest
 from verl_rise.schedule.plan import Stage, Step
-from verl_rise.schedule.runner import RunOptions, StageFailed, run_plan
+from verl_rise.schedule.runner import RunOptions, run_plan
 
 # A step that marks that it started, sleeps as long as <root>/sleep.txt says (read at run time, so not part of the
 # fingerprint), prints a line, then writes its output.

@@ -1,19 +1,14 @@
-"""The schedule under bad values and killed processes (issue 14, items 14 and 15).
-
-* Pre-flight checks value types against verl's config dataclasses, as it checks keys: ``optim.lr=abc`` is an error
-  naming the key, the value and the expected type, before any trainer starts.
+"""Pre-flight checks value types against verl's config dataclasses, as it checks keys (issue 14, item 14):
+``optim.lr=abc`` is an error naming the key, the value and the expected type, before any trainer starts.
 """
 
 from __future__ import annotations
-
-import pytest
 
 from tests.paths import QWEN_PROCESSOR, require
 from tests.test_schedule_config import _config, data  # noqa: F401 - the module-scoped generated-data fixture
 from verl_rise.schedule.preflight import preflight
 
 
-# ------------------------------------------------------------------------------------------------ item 14
 def test_preflight_refuses_values_of_the_wrong_type(data):  # noqa: F811
     require(QWEN_PROCESSOR)
     overrides = {"rl": ["actor_rollout_ref.actor.optim.lr=abc", "actor_rollout_ref.actor.use_kl_loss=maybe",

@@ -8,8 +8,9 @@
   group or a bad value fails here; every value going into one of verl's config dataclasses must fit the field's
   annotation (``optim.lr=abc`` is refused: :mod:`verl_rise.schedule.value_types`). The RL-side configs then go
   through what verl runs before it touches a GPU (``validate_config``, the v1 trainer's constructor, the workers'
-  dataclass conversions); the SFT config through the dataclass conversions of ``SFTTrainer._build_config``. Paths the schedule has not produced yet (the merged RL
-  and SFT models) are stood in for by the base model, which has the same architecture and processor;
+  dataclass conversions); the SFT config through the dataclass conversions of ``SFTTrainer._build_config``. Paths
+  the schedule has not produced yet (the merged RL and SFT models) are stood in for by the base model, which has
+  the same architecture and processor;
 * the training stages save checkpoints (``trainer.save_freq``), which the merge stages need;
 * devices: a GPU profile on a machine without enough GPUs is refused (except for ``--dry-run``);
 * expert source: a warning when none is configured (the error comes when the export shows hard prompts).

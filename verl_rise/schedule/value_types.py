@@ -8,8 +8,9 @@ allocated and the model loaded. This module reads the field annotations of those
 (``verl/workers/config/*.py``, ``verl/trainer/config/*.py``, ...) and checks each value against them, the way a
 static type checker would: an ``int`` fits a ``float``, a YAML list fits a ``list`` or ``tuple``, a ``str`` fits
 nowhere else. ``None`` fits every field: verl's own YAML uses ``null`` for "unset" in fields annotated ``int``,
-``bool`` or ``str`` (``critic.forward_micro_batch_size``, ``profiler.tool_config.nsys.discrete``). Sections without ``_target_`` (``data``, ``trainer``) are plain
-dicts in verl: no types are declared for them, so none are checked.
+``bool`` or ``str`` (``critic.forward_micro_batch_size``, ``profiler.tool_config.nsys.discrete``). Sections
+without ``_target_`` (``data``, ``trainer``) are plain dicts in verl: no types are declared for them, so none are
+checked.
 """
 
 from __future__ import annotations
