@@ -51,6 +51,8 @@ def test_script_parses(script):
 
 def test_scripts_are_shellcheck_clean():
     if shutil.which("shellcheck") is None:
+        if os.environ.get("VERL_RISE_REQUIRE_SHELLCHECK"):  # set by .ci/run, which installs it: never skip in CI
+            pytest.fail("shellcheck is not installed, and .ci/run requires it (VERL_RISE_REQUIRE_SHELLCHECK)")
         pytest.skip("shellcheck is not installed (Debian: apt-get install -y shellcheck)")
     result = subprocess.run(["shellcheck", "-x", *map(str, SCRIPTS)], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from tests.paths import REPO_ROOT
 from tests.schedule_toy import toy_plan, write_inputs
-from verl_rise.schedule.manifest import COMPLETED, FAILED, INTERRUPTED, read_manifest
+from verl_rise.schedule.manifest import COMPLETED, FAILED, INTERRUPTED, KILLED, read_manifest
 from verl_rise.schedule.plan import PlanError
 from verl_rise.schedule.runner import RunOptions, StageFailed, format_dry_run, run_plan, stage_window
 
@@ -208,6 +208,10 @@ def test_killed_runner_leaves_a_running_step_that_is_refused_then_resumed(tmp_pa
     runner = _run(tmp_path)
     assert _actions(runner)["train/count"] == "resumed"
     assert (tmp_path / "final" / "sealed.txt").read_text() == "hello x 8"
+    # Both attempts are in the history, the killed one marked so, each numbered as its log.
+    rec = read_manifest(tmp_path / "train").steps["count"]
+    assert [(a.number, a.status, a.resumed) for a in rec.attempts] == [(1, KILLED, False), (2, COMPLETED, True)]
+    assert [Path(a.log).name for a in rec.attempts] == ["count.attempt-1.log", "count.attempt-2.log"]
 
 
 def test_one_runner_per_run_directory(tmp_path):

@@ -117,7 +117,8 @@ def test_build_accounts_for_inconsistent_prompts(train, tmp_path):
     counts = write_export(rl, export, buckets,
                           {p: [{"response": r, "score": 1.0, "step": 5} for r in rs] for p, rs in responses.items()})
     assert counts["inconsistent"] == 3
-    stats = build(BuildConfig(export_dir=export, out_dir=tmp_path / "out", self_distill_max=1, progress=False))
+    stats = build(BuildConfig(export_dir=export, out_dir=tmp_path / "out", self_distill_max=1, progress=False,
+                              allow_no_expert=True))  # its hard prompt has no expert source here
     sd = stats["candidates"]["self_distilled"]
     assert (sd["in"], sd["kept"], sd["rejected"]) == (4, 1, 3)
     assert sd["reject_reasons"] == {R.NOT_CORRECT: 2, R.OVER_CAP: 1}
