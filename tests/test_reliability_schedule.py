@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from tests.paths import QWEN_PROCESSOR, require
-from tests.test_schedule_config import _config, data  # noqa: F401 - the module-scoped generated-data fixture
+from tests.test_schedule_config import _config, data  # noqa: F401,F811 - the module-scoped generated-data fixture
 from verl_rise.schedule.preflight import preflight
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from verl_rise.jsonl import read_jsonl_lines
+from data_prep.records import read_jsonl_lines
 
 
 @dataclass(frozen=True)

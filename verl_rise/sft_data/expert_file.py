@@ -22,7 +22,7 @@ from typing import Iterator
 from data_prep import mathvision
 from data_prep.errors import RowRejected
 from data_prep.schema import finalize_problem
-from verl_rise.jsonl import read_jsonl_lines
+from data_prep.records import read_jsonl_lines
 from verl_rise.sft_data.records import BAD_RECORD, EXPERT_FILE, Candidate, Reject
 
 MATHVISION_KEY = "mathvision"
