@@ -63,7 +63,10 @@ def extract_answer(benchmark: str, row: Mapping[str, Any], response: str, mode: 
 def score_extracted(benchmark: str, row: Mapping[str, Any], extraction: Extraction, mode: str) -> dict:
     """Score an already extracted answer with the benchmark's rule (see :func:`score_row` for the result)."""
     key = check_benchmark(benchmark)
-    acc, pred = RULES[key](row, extraction.text) if extraction.found else (0, "")
+    # The rule runs even without an answer, so that a row with unusable fields is reported in every mode.
+    acc, pred = RULES[key](row, extraction.text)
+    if not extraction.found:
+        acc, pred = 0, ""
     return {"acc": int(acc), "pred": pred, "extracted": extraction.text, "method": extraction.method, "extract": mode}
 
 
