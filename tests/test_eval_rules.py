@@ -70,6 +70,7 @@ CASES = [
     ("wemath", WEMATH, "The angle is a third of a straight angle... Answer: C. 60°", 0, 1),
     ("wemath", WEMATH, "Each angle of the equilateral triangle measures 60°.", 0, 1),
     ("wemath", WEMATH, "<answer>\\boxed{A}</answer>", 0, 0),
+    ("wemath", WEMATH, "等边三角形的每个内角都是60°。\n\n所以选项C是正确答案。", 0, 1),
     # LogicVista: several letters must all be named, and nothing else.
     ("logicvista", LOGIC_TWO, "Shapes A and C fit the rotation rule.\nAnswer: A, C", 0, 1),
     ("logicvista", LOGIC_TWO, "<think>rotate</think><answer>\\boxed{AC}</answer>", 1, 1),
@@ -108,11 +109,21 @@ def test_strict_is_the_rise_contract():
     ("(B)\nBecause the bar is tallest.", "B", "leading_option"),
     ("Counting row by row gives\n17", "17", "last_line"),
     ("已知∠B=65°,所以∠DEF=25°。\n\n答案:D", "D", "cue"),
+    ("The share is highest in **2019**, with 25.8%.\n\nIn 2020 it fell to 15.4%.\n\nI hope this helps!", "2019", "bold"),
+    ("Okay, so x = 360° - 290° = 70°.\n\nC", "C", "letter_line"),
+    ("The option letter is D.", "D", "cue"),
     ("", "", "empty_response"),
 ])
 def test_lenient_extraction_sources(response, text, method):
     got = extract_lenient(response)
     assert (got.text, got.method) == (text, method)
+
+
+def test_closing_pleasantries_are_not_the_answer():
+    response = ("The yellow bath towel costs $12. The navy blue bath mat costs $17. So the navy blue bath mat costs "
+                "$17-$12 = $5 more than the yellow bath towel.\n\nDo you have other questions for me?")
+    assert extract_lenient(response, want_number=True) == extract_lenient(response.rsplit("\n", 2)[0], want_number=True)
+    assert extract_lenient(response, want_number=True).text == "5"
 
 
 def test_lenient_number_fallback_only_when_a_number_is_wanted():

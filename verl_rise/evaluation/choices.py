@@ -20,7 +20,8 @@ from reward_fns.normalize import normalize_answer, unwrap
 
 _IN_SENTENCE = re.compile(
     r"(?:\(([A-J])\)|\b(?:option|choice|answer|letter)\s*:?\s*\(?([A-J])\)?(?![A-Za-z])|\*\*\(?([A-J])\)?\*\*"
-    r"|^\s*([A-J])\s*(?:[.:)\]]|$|\s+(?:is|because|since)\b))",
+    r"|^\s*([A-J])\s*(?:[.:)\]]|$|\s+(?:is|because|since)\b)"
+    r"|(?:选项|答案|选|为|是)\s*[:：]?\s*\(?([A-J])\)?(?![A-Za-z]))",
     re.IGNORECASE,
 )
 _SEVERAL = re.compile(r"^\(?[A-J]\)?(?:\s*(?:,|;|/|&|\+|\band\b|\s)\s*\(?[A-J]\)?)*$")

@@ -12,7 +12,8 @@ these sources in order and returns the first that yields an answer (``Extraction
 4. ``cue``: the text after the LAST answer cue (``the answer is``, ``Answer:``, ``final answer:``, ``the correct
    option is``, ``Therefore, ... is``...), up to the end of its sentence;
 5. ``leading_option``: a response that starts with an option (``(B)``, ``B.``, ``B\\n``) — the short-answer
-   style of MathVista/MATH-V baselines;
+   style of MathVista/MATH-V baselines; ``letter_line``: a response whose last line is a bare option letter;
+   ``conclusion``: a closing ``So/Therefore/Thus ... is X`` sentence; ``bold``: the last short ``**X**``;
 6. ``last_line``: a short last line (``42``, ``(C) 8/11``, ``x = 3 cm``);
 7. ``last_number``: the last number of the response (only when the caller asks for a number);
 8. ``last_sentence``: the last sentence (what an extraction judge returns for a response that states no answer,
@@ -74,9 +75,11 @@ def extract_strict(response: str) -> Extraction:
 # Answer cues, most specific first in alternation; the LAST match in the response wins.
 _CUE = re.compile(
     r"(?:final\s+answer|correct\s+(?:answer|option|choice)|right\s+(?:answer|option|choice)|best\s+(?:answer|option|choice)"
+    r"|(?:closest|matching)\s+(?:answer|option|choice)|(?:option|choice)\s+letter"
+    r"|(?:option|choice)\s+that\s+matches(?:\s+(?:this|it))?"
     r"|answer\s+(?:choice|option)|short\s+answer|\banswer|答案)"
     r"(?:\s+(?:to\s+(?:the|this)\s+question|would\s+be|should\s+be|must\s+be|will\s+be|is\s+therefore|is\s+thus|is))?"
-    r"\s*(?:\*\*)?\s*(?::|is\b|=|would\s+be\b|should\s+be\b|will\s+be\b)\s*(?:\*\*)?",
+    r"\s*(?:\*\*)?\s*(?::|：|is\b|=|would\s+be\b|should\s+be\b|will\s+be\b|是|为)\s*(?:\*\*)?",
     re.IGNORECASE,
 )
 # "Therefore, the length of BC is 5 cm." — a conclusion sentence without the word "answer".
@@ -86,13 +89,40 @@ _CONCLUSION = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"(?<![0-9A-Z])\.(?:\s|$)|(?<=[0-9A-Za-z)\]}$])\.(?:\s+[A-Z]|\s*\n)|\n")
+# Closing pleasantries that follow the answer ("I hope this helps!", "Let me know if ...") are not the answer.
+_PLEASANTRY = re.compile(
+    r"^\s*(?:I\s+hope\s+(?:this|that)|Let\s+me\s+know|Do\s+you\s+(?:have|want)|Is\s+there\s+anything|Feel\s+free"
+    r"|Please\s+let\s+me\s+know|If\s+you\s+have\s+any)",
+    re.IGNORECASE,
+)
+_BOLD = re.compile(r"\*\*([^*\n]{1,40}?)\*\*")
+_LETTER_LINE = re.compile(r"^\s*(?:\*\*)?\(?([A-J])\)?(?:\*\*)?[.。]?\s*$")
 _LEADING_OPTION = re.compile(r"^\s*(?:\*\*)?\s*(?:\(([A-Z])\)|([A-Z])(?:[.:)]|\s*\n|$))")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _JSON_SHORT = re.compile(r'"short answer"\s*:\s*"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
 
 
+def _drop_pleasantries(text: str) -> str:
+    lines = text.rstrip().splitlines()
+    while lines and (not lines[-1].strip() or _PLEASANTRY.match(lines[-1])):
+        lines.pop()
+    if lines:
+        # "...is 5. I hope this helps!" on one line: cut the pleasantry sentence off.
+        parts = re.split(r"(?<=[.!?])\s+", lines[-1])
+        while len(parts) > 1 and _PLEASANTRY.match(parts[-1]):
+            parts.pop()
+        lines[-1] = " ".join(parts)
+    return "\n".join(lines)
+
+
+def _bold_inside(span: str) -> str:
+    """``**3** groups of bars`` -> ``3``: an answer emphasised inside a longer span."""
+    found = [m.group(1).strip() for m in _BOLD.finditer(span) if not m.group(1).strip().endswith(":")]
+    return found[-1] if len(found) == 1 else span
+
+
 def _clean_span(span: str) -> str:
-    span = span.strip()
+    span = _bold_inside(span.strip()).strip()
     span = re.sub(r"^(?:\*\*|__)+|(?:\*\*|__)+$", "", span).strip()
     span = span.strip(" \t:*#`\"'")
     span = re.sub(r"[\s.。!]+$", "", span)
@@ -184,15 +214,23 @@ def extract_lenient(response: str, *, want_number: bool = False) -> Extraction:
     m = _JSON_SHORT.search(text)
     if m and m.group(1).strip():
         return Extraction(m.group(1).strip(), "json")
+    text = _drop_pleasantries(text) or text
     cue = _after_last_cue(text)
     if cue:
         return Extraction(cue, "cue")
     m = _LEADING_OPTION.match(text)
     if m:
         return Extraction(m.group(1) or m.group(2), "leading_option")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    m = _LETTER_LINE.match(lines[-1]) if lines else None
+    if m:
+        return Extraction(m.group(1), "letter_line")
     concl = _conclusion(text)
     if concl:
         return Extraction(concl, "conclusion")
+    bold = [b.group(1).strip() for b in _BOLD.finditer(text) if not b.group(1).strip().endswith(":")]
+    if bold:
+        return Extraction(_clean_span(bold[-1]), "bold")
     line = _last_line(text)
     if line:
         return Extraction(line, "last_line")
