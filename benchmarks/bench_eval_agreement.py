@@ -221,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     worst = min(rows, key=lambda r: r["lenient_agree"] / max(r["n"], 1))
     print(f"lowest lenient agreement: {worst['benchmark']} {worst['model']} {_pct(worst['lenient_agree'], worst['n'])}%")
     if mislabelled:
-        print(f"\n{len(mislabelled)} official labels shown wrong (the final answer names the right option; "
-              "not counted above):")
+        by_letter = sum(bool(re.fullmatch(r"\(?[A-E]\)?\.?", m["extracted"].strip())) for m in mislabelled)
+        print(f"\n{len(mislabelled)} official labels shown wrong (the final answer names the right option: "
+              f"{len(mislabelled) - by_letter} by the option's text, {by_letter} by its letter that MATH-V's string "
+              "extraction garbled, e.g. '(D) 5/7' read as 'd5/7'); not counted above:")
         for m in mislabelled:
             print(f"  {m['model']} id={m['id']} answer={m['row']['answer']} official_model_answer={m.get('model_answer')!r} "
                   f"our extraction={m['extracted'][:60]!r}")
