@@ -149,3 +149,23 @@ def test_validation_reward_dispatches_on_data_source():
         compute_score("WeMath", "B", "B", {})
     with pytest.raises(ValueError, match="extract"):
         compute_score("WeMath", "B", "B", {"vlmeval": {}}, extract="judge")
+
+
+def test_score_command_reads_parquet_rows_with_extra_info_vlmeval(tmp_path, capsys):
+    import pandas as pd
+
+    # Our converted parquet keeps the TSV columns in extra_info["vlmeval"] (str or None); a DynaMath seed question
+    # with two variants, one answered wrongly: average 0.5, worst case 0.
+    def row(varid, response):
+        fields = {"index": str(varid), "qid": "12", "varid": str(varid), "answer": "2.5", "answer_type": "float",
+                  "question": "Find the length.", "subject": "PG", "knowledge_level": "high school"}
+        return {"data_source": "DynaMath", "response": response,
+                "extra_info": {"benchmark": "dynamath", "index": varid, "vlmeval": fields}}
+
+    src = tmp_path / "dyn.parquet"
+    pd.DataFrame([row(1, '{"short answer": "2.500"}'), row(2, "So the length is 3.1 units.")]).to_parquet(src)
+    out = tmp_path / "scored.jsonl"
+    assert cli_main(["score", str(src), "--benchmark", "dynamath", "--out", str(out)]) == 0
+    assert [json.loads(x)["acc"] for x in out.read_text().splitlines()] == [1, 0]
+    printed = capsys.readouterr().out
+    assert "average_acc 0.5000" in printed and "worst_case_acc 0.0000" in printed

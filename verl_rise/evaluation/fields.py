@@ -55,7 +55,7 @@ def list_cell(row: Mapping[str, Any], name: str) -> list[str]:
     value = row.get(name)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes) or hasattr(value, "tolist"):
+    if hasattr(value, "tolist") or (isinstance(value, Sequence) and not isinstance(value, str | bytes)):
         return [str(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
     text = str(value).strip()
     if text in ("", "nan", "None"):
