@@ -142,15 +142,14 @@ def write_png(table: list[list[str]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(min(2 + 1.6 * len(table[0]), 20), 0.6 + 0.32 * len(table)))
+    fig, ax = plt.subplots(figsize=(11, 0.5 + 0.26 * len(table)))
     ax.axis("off")
     t = ax.table(cellText=table[1:], colLabels=table[0], loc="center", cellLoc="left")
     t.auto_set_font_size(False)
     t.set_fontsize(8)
     t.auto_set_column_width(list(range(len(table[0]))))
     ax.set_title(f"Agreement with the official labels (%), goal lenient >= {100 * GOAL:.0f}%", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -214,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
                         break
     seconds = time.perf_counter() - start
     table = print_table(rows, with_judge=judge_fn is not None)
+    for benchmark in dict.fromkeys(r["benchmark"] for r in rows):
+        part = [r for r in rows if r["benchmark"] == benchmark]
+        nb = sum(r["n"] for r in part)
+        print(f"{benchmark}: n={nb} strict {_pct(sum(r['strict_agree'] for r in part), nb)}%  "
+              f"lenient {_pct(sum(r['lenient_agree'] for r in part), nb)}%  "
+              f"mislabelled (not counted) {sum(r.get('mislabelled', 0) for r in part)}")
     n = sum(r["n"] for r in rows)
     agree = {m: sum(r[f"{m}_agree"] for r in rows) for m in ("strict", "lenient")}
     print(f"all: n={n} strict {_pct(agree['strict'], n)}%  lenient {_pct(agree['lenient'], n)}%  "
