@@ -25,7 +25,8 @@ MATHV_FIGURE_MC = {"answer": "C", "choices": "['A', 'B', 'C', 'D', 'E']"}
 MATHV_FREE = {"answer": "\\frac{1}{2}", "choices": "[]"}
 VERSE_MC = {"answer": "C", "question_type": "multi-choice",
             "question_for_eval": "Find BC.\nChoices:\nA:2\nB:2√{3}\nC:√{3}\nD:2√{2}"}
-VERSE_FREE = {"answer": "(-2, 1]", "question_type": "free-form", "question_for_eval": "Write the set in interval notation."}
+VERSE_FREE = {"answer": "(-2, 1]", "question_type": "free-form",
+              "question_for_eval": "Write the set in interval notation."}
 DYNA_FLOAT = {"answer": "3.142", "answer_type": "float", "qid": "7", "varid": "1"}
 DYNA_MC = {"answer": "B", "answer_type": "multiple choice", "question": "Which is larger?\nA: f(1)\nB: f(2)\nC: equal"}
 DYNA_FREE = {"answer": "y = 2x + 1", "answer_type": "free form"}
@@ -109,7 +110,8 @@ def test_strict_is_the_rise_contract():
     ("(B)\nBecause the bar is tallest.", "B", "leading_option"),
     ("Counting row by row gives\n17", "17", "last_line"),
     ("已知∠B=65°,所以∠DEF=25°。\n\n答案:D", "D", "cue"),
-    ("The share is highest in **2019**, with 25.8%.\n\nIn 2020 it fell to 15.4%.\n\nI hope this helps!", "2019", "bold"),
+    ("The share is highest in **2019**, with 25.8%.\n\nIn 2020 it fell to 15.4%.\n\nI hope this helps!",
+     "2019", "bold"),
     ("Okay, so x = 360° - 290° = 70°.\n\nC", "C", "letter_line"),
     ("The option letter is D.", "D", "cue"),
     ("", "", "empty_response"),

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from verl_rise.evaluation.extract import EXTRACT_MODES, JUDGE, LENIENT, STRICT, Extraction, extract_lenient, extract_strict
+from verl_rise.evaluation.extract import (
+    EXTRACT_MODES,
+    JUDGE,
+    LENIENT,
+    STRICT,
+    Extraction,
+    extract_lenient,
+    extract_strict,
+)
 from verl_rise.evaluation.fields import FieldError
 from verl_rise.evaluation.rules import RULES, wants_number
 
