@@ -94,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (model, data, logs)")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="vr-learn-"))
     try:
@@ -107,13 +106,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, work: Path) -> int:
-    from tests.e2e_support import run_main_ppo
+    from verl_rise.recipes import RECIPES_DIR
     from verl_rise.tiny_model import build_tiny_model
+    from verl_rise.verl_commands import run_main_ppo
 
     model = build_tiny_model(work / "tiny", processor_dir=None, seed=args.seed)
     _write_prompts(work / "prompts.parquet", 64, args.seed)
     run = run_main_ppo(
-        "rise_grpo_cpu_tiny",
+        RECIPES_DIR, "rise_grpo_cpu_tiny",
         [
             f"data.train_files={work / 'prompts.parquet'}",
             f"data.val_files={work / 'prompts.parquet'}",
@@ -138,9 +138,8 @@ def _run(args, work: Path) -> int:
         print(run.log_tail(60))
         print(f"trainer failed (rc={run.returncode}), log: {run.log_path}")
         return 2
-    curve = sorted((line["step"], line["data"]["critic/score/mean"]) for line in run.metrics
-                   if "critic/score/mean" in line["data"])
-    seconds = [line["data"]["timing_s/step"] for line in run.metrics if "timing_s/step" in line["data"]]
+    curve = [(step, data["critic/score/mean"]) for step, data in run.metrics.items() if "critic/score/mean" in data]
+    seconds = [data["timing_s/step"] for data in run.metrics.values() if "timing_s/step" in data]
     print("step  mean_reward")
     for step, reward in curve:
         print(f"{step:4d}  {reward:.3f}  {'#' * round(40 * reward)}")

@@ -76,12 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     repo = Path(__file__).resolve().parents[1]
-    sys.path.insert(0, str(repo))
     import pandas as pd
 
-    from tests.e2e_support import run_main_ppo
-    from tests.paths import MATHVISION, QWEN_PROCESSOR
+    from shared_data import MATHVISION, QWEN_PROCESSOR, require
+    from verl_rise.recipes import RECIPES_DIR
     from verl_rise.tiny_model import build_tiny_model
+    from verl_rise.verl_commands import run_main_ppo
+
+    require(MATHVISION)
+    require(QWEN_PROCESSOR)
 
     work = Path(tempfile.mkdtemp(prefix="vr-step-"))
     try:
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         trace = work / "step.trace.jsonl"
         memory = TreeMemory(baseline_marker=trace)
         run = run_main_ppo(
-            "rise_grpo_cpu_tiny",
+            RECIPES_DIR, "rise_grpo_cpu_tiny",
             [
                 f"data.train_files={work / 'train.parquet'}",
                 f"data.val_files={work / 'train.parquet'}",
@@ -113,15 +116,15 @@ def main(argv: list[str] | None = None) -> int:
             print(run.log_tail(60))
             print(f"trainer failed (rc={run.returncode})")
             return 2
-        steps = sorted(run.metrics, key=lambda line: line["step"])
-        warm = [line["data"] for line in steps[1:]] or [steps[0]["data"]]
+        steps = list(run.metrics.values())
+        warm = steps[1:] or steps[:1]
         phases = sorted({k for d in warm for k in d if k.startswith("timing_s/")})
         mean = {k: sum(d.get(k, 0.0) for d in warm) / len(warm) for k in phases}
         gib = 1024**3
         print(f"cpu_tiny GRPO step (2 prompts x 8 rollouts, prompt <= 384 + response 32 tokens), "
               f"{len(steps)} steps, means over steps 2..{len(steps)}:")
         print(f"  seconds per step: {mean['timing_s/step']:.1f}  (step 1, with warm-up: "
-              f"{steps[0]['data']['timing_s/step']:.1f})")
+              f"{steps[0]['timing_s/step']:.1f})")
         for k in phases:
             if k != "timing_s/step":
                 print(f"    {k[len('timing_s/'):]:<16} {mean[k]:6.2f} s  {100 * mean[k] / mean['timing_s/step']:5.1f}%")

@@ -20,13 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-MM_KWARGS = {"min_pixels": 3136, "max_pixels": 100352}
+from verl_rise.recipes import cpu_tiny_pixel_range
+
+MM_KWARGS = cpu_tiny_pixel_range()
 
 
 def _server(model_dir: Path, max_batch_size: int, tokens: int):
     from verl.workers.config import HFModelConfig, RolloutConfig
 
-    from verl_rise.hf_rollout.server import HFRolloutServer
+    from verl_rise.verl_ext.hf_rollout.server import HFRolloutServer
 
     rollout = RolloutConfig(name="hf", prompt_length=512, response_length=tokens, tensor_model_parallel_size=1,
                             engine_kwargs={"hf": {"max_batch_size": max_batch_size, "batch_wait_s": 0.05}})
@@ -53,13 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
-    repo = Path(__file__).resolve().parents[1]
-    sys.path.insert(0, str(repo))
     import torch
     from PIL import Image
 
-    from tests.paths import MATHVISION, QWEN_PROCESSOR
+    from shared_data import MATHVISION, QWEN_PROCESSOR, require
     from verl_rise.tiny_model import build_tiny_model
+
+    require(MATHVISION)
+    require(QWEN_PROCESSOR)
 
     torch.set_num_threads(args.threads)
     model_dir = build_tiny_model(Path(tempfile.mkdtemp(prefix="vr-bench-")) / "tiny", processor_dir=str(QWEN_PROCESSOR))

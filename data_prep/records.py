@@ -18,14 +18,24 @@ from data_prep.pipeline import SourceRow
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[SourceRow]:
-    """Yield one :class:`SourceRow` per non-blank line of a JSONL file (``record`` = the parsed object, or the
-    ``ValueError`` when the line is not a JSON object)."""
+    """Yield one :class:`SourceRow` per non-blank line of a JSONL file.
+
+    ``record`` is the parsed object, or the ``ValueError`` when the line is not UTF-8 or not a JSON object (the
+    message names the 1-based line). Lines end at ``\n`` (the numbering ``sed -n`` uses); a UTF-8 byte-order mark
+    on the first line is skipped. The file is read as bytes so one bad line cannot stop the whole file.
+    """
     name = os.fspath(path)
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if not line.strip():
+    with open(path, "rb") as fh:
+        for i, raw in enumerate(fh):
+            if not raw.strip():
                 continue
             try:
+                try:
+                    line = raw.decode("utf-8-sig" if i == 0 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ValueError(
+                        f"line {i + 1} is not UTF-8: byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1}"
+                    ) from exc
                 record = json.loads(line)
                 if not isinstance(record, dict):
                     raise ValueError(f"line {i + 1} is JSON {type(record).__name__}, not an object")

@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from tests.paths import REPO_ROOT
-from verl_rise.chat import rl_row_messages as row_messages
+from verl_rise.demo.chat import rl_row_messages as row_messages
 from verl_rise.processes import kill_process_tree
+from verl_rise.recipes import cpu_tiny_pixel_range
 
 RECIPES_DIR = REPO_ROOT / "recipes"
 
 #: Image pixel range of the cpu_tiny recipe (data.mm_processor_kwargs).
-CPU_TINY_MM_KWARGS = {"min_pixels": 3136, "max_pixels": 100352}
+CPU_TINY_MM_KWARGS = cpu_tiny_pixel_range()
 
 #: Option letters of MATH-Vision's multiple-choice rows.
 LETTERS = "ABCDE"

@@ -110,7 +110,7 @@ def _convert(jsonl: Path, out: Path, split: str) -> list[dict]:
 def prompt_tokens(processor, row: dict) -> int:
     """Prompt length of an RL row as verl's length filter counts it (chat template + image tokens)."""
     from tests.e2e_support import CPU_TINY_MM_KWARGS
-    from verl_rise.chat import rl_row_messages as row_messages
+    from verl_rise.demo.chat import rl_row_messages as row_messages
 
     messages, images = row_messages(row)
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

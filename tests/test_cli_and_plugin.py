@@ -5,11 +5,11 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from verl_rise import plugin
+from tests.paths import REPO_ROOT
+from verl_rise.verl_ext import registry as plugin
 
 
 def _run(*args, env=None, cwd=None):
@@ -18,8 +18,8 @@ def _run(*args, env=None, cwd=None):
 
 
 def test_import_verl_loads_the_plugin_through_its_entry_point():
-    out = _run("-c", "import sys, verl; from verl_rise.plugin import STATE; "
-                     "print(sys.modules['verl_rise.plugin'] is not None, STATE.loaded, sorted(STATE.errors))")
+    out = _run("-c", "import sys, verl; from verl_rise.verl_ext.registry import STATE; "
+                     "print(sys.modules['verl_rise.verl_ext.plugin'] is not None, STATE.loaded, sorted(STATE.errors))")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True", "[]"]
 
@@ -47,7 +47,7 @@ def test_doctor_passes_here_and_fails_when_verl_skips_plugins():
 
 
 def test_score_command_scores_the_bundled_sample_batch(tmp_path):
-    sample = Path(plugin.__file__).parent / "assets" / "sample_responses.jsonl"
+    sample = REPO_ROOT / "verl_rise" / "assets" / "sample_responses.jsonl"
     out = _run("-m", "verl_rise.cli", "score", str(sample), "--out", str(tmp_path / "scores.jsonl"))
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]

@@ -1,4 +1,4 @@
-"""verl_rise.cpu_platform: selected only by VERL_PLATFORM=cpu, patches only then, and fails loudly.
+"""verl_rise.verl_ext.cpu_platform: selected only by VERL_PLATFORM=cpu, patches only then, and fails loudly.
 
 Platform selection happens once per process at ``import verl``, so each case runs in a fresh interpreter.
 """
@@ -20,7 +20,7 @@ import verl
 import verl.utils.distributed as d
 import verl.utils.fsdp_utils as f
 from verl.plugin.platform import get_platform
-from verl_rise.plugin import STATE
+from verl_rise.verl_ext.registry import STATE
 p = get_platform()
 out = {
     "device": p.device_name, "backend": p.communication_backend_name(), "platform": type(p).__name__,
@@ -109,7 +109,7 @@ def test_torchrun_patch_refuses_a_changed_verl_function(monkeypatch):
     """If verl stops building its backend string the 0.9.1 way, the patch says so instead of wrapping blindly."""
     import verl.utils.distributed as dist_utils
 
-    from verl_rise import cpu_platform
+    from verl_rise.verl_ext import cpu_platform
 
     def initialize_global_process_group(timeout_second=36000):  # a stand-in for a rewritten verl function
         return 0, 0, 1
@@ -125,7 +125,7 @@ def test_torchrun_patch_refuses_a_changed_verl_function(monkeypatch):
 def test_newer_verl_is_refused_with_a_clear_message(monkeypatch):
     import verl
 
-    from verl_rise import cpu_platform
+    from verl_rise.verl_ext import cpu_platform
 
     monkeypatch.setattr(verl, "__version__", "0.10.0")
     with pytest.raises(cpu_platform.CPUPlatformPatchError, match="verl 0.10.0 is installed"):
@@ -135,7 +135,7 @@ def test_newer_verl_is_refused_with_a_clear_message(monkeypatch):
 def test_moved_internal_is_reported_and_the_platform_refuses_to_start(monkeypatch):
     import types
 
-    from verl_rise import cpu_platform
+    from verl_rise.verl_ext import cpu_platform
 
     with pytest.raises(cpu_platform.CPUPlatformPatchError, match="verl moved it"):
         cpu_platform._require_attr(types.ModuleType("verl.utils.distributed"), "initialize_global_process_group_ray",
@@ -146,6 +146,6 @@ def test_moved_internal_is_reported_and_the_platform_refuses_to_start(monkeypatc
 
 
 def test_never_auto_detected():
-    from verl_rise import cpu_platform
+    from verl_rise.verl_ext import cpu_platform
 
     assert cpu_platform._platform_class()().is_platform_available(use_smi_check=True) is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -23,11 +24,11 @@ def _find(name: str, image: str) -> dict:
     return next(json.loads(line) for line in _lines(name) if json.loads(line)["image"] == image)
 
 
-def _convert(tmp_path: Path, name: str, lines: list[str]) -> Path:
+def _convert(tmp_path: Path, name: str, lines: list[str], root: Path = MV) -> Path:
     src = tmp_path / f"{name}.jsonl"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / f"{name}.parquet"
-    assert mathvision.main(["-i", str(src), "--root", str(MV), "-o", str(out), "--no-progress"]) == 0
+    assert mathvision.main(["-i", str(src), "--root", str(root), "-o", str(out), "--no-progress"]) == 0
     return out
 
 
@@ -52,19 +53,24 @@ def planted(tmp_path_factory):
     with Image.open(MV / src["image"]) as im:
         small = im.resize((im.width // 2, im.height // 2))
         small.save(tmp / "images" / "leak_phash.jpg", quality=70)
-    leaks["phash"] = dict(src, image=str(tmp / "images" / "leak_phash.jpg"), question="Totally different words <image1>")
+    leaks["phash"] = dict(src, image="images/leak_phash.jpg", question="Totally different words <image1>")
     # 3. near-identical question with a cropped (not identical) copy of the picture
     src = json.loads(test_lines[11])
     with Image.open(MV / src["image"]) as im:
         w, h = im.size
         im.crop((int(w * 0.02), int(h * 0.02), w - int(w * 0.02), h - int(h * 0.02))).save(
             tmp / "images" / "leak_crop.jpg", quality=90)
-    leaks["crop"] = dict(src, image=str(tmp / "images" / "leak_crop.jpg"), question=src["question"] + " ")
+    leaks["crop"] = dict(src, image="images/leak_crop.jpg", question=src["question"] + " ")
     train_lines = _lines("train.jsonl")[:30]
     same_wording_train = [_find("train.jsonl", "images/680.jpg"), _find("train.jsonl", "images/721.jpg")]
     train_lines += [json.dumps(r) for r in same_wording_train]
     train_lines += [json.dumps(leaks[k]) for k in ("exact", "phash", "crop")]
-    train = _convert(tmp, "train", train_lines)
+    # The training set is its own dataset root (image paths may not leave it): the real pictures beside the leaks.
+    for line in train_lines:
+        image = json.loads(line)["image"]
+        if not (tmp / image).exists():
+            shutil.copy(MV / image, tmp / image)
+    train = _convert(tmp, "train", train_lines, root=tmp)
     return tmp, train, heldout, same_wording_train, same_wording_test
 
 

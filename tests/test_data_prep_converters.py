@@ -17,7 +17,7 @@ from PIL import Image
 
 from data_prep import hf_parquet, jsonl, text_only
 from data_prep.schema import IMAGE_PLACEHOLDER
-from verl_rise.prompts import METIS_RISE_SYSTEM_PROMPT
+from data_prep.prompts import METIS_RISE_SYSTEM_PROMPT
 
 REPO = Path(__file__).resolve().parents[1]
 

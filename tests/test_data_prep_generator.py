@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from data_prep import generator
 from data_prep.generator import COLOURS, LETTERS, generate_problem, iter_problems
-from verl_rise.prompts import MIN_PIXELS
+from data_prep.prompts import MIN_PIXELS
 
 N = 120  # problems per check: every task shows up many times, still well under a second to draw
 

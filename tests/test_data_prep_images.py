@@ -10,7 +10,7 @@ from PIL import Image
 
 from data_prep.errors import RowRejected
 from data_prep.images import RawImage, prepare_image, read_image_bytes, target_size
-from verl_rise.prompts import MAX_PIXELS, MIN_PIXELS
+from data_prep.prompts import MAX_PIXELS, MIN_PIXELS
 
 
 def _png(w: int, h: int, mode: str = "RGB") -> bytes:
@@ -98,3 +98,69 @@ def test_read_image_bytes_rejects_bad_values(tmp_path, value, encoding, reason):
     with pytest.raises(RowRejected) as exc:
         read_image_bytes(value, root=tmp_path, encoding=encoding, field="img")
     assert exc.value.reason == reason and exc.value.field == "img"
+
+
+@pytest.mark.parametrize("mode,fmt", [("I;16", "PNG"), ("I", "TIFF")])
+def test_16_bit_greyscale_is_scaled_to_8_bits_not_clipped_to_white(mode, fmt):
+    import numpy as np
+
+    ramp = np.linspace(0, 65535, 320).round().astype(np.uint16)  # left black, right white, a 16-bit gradient
+    grey16 = Image.fromarray(np.tile(ramp, (320, 1)))
+    grey16 = grey16 if mode == "I;16" else grey16.convert("I")
+    buf = io.BytesIO()
+    grey16.save(buf, format=fmt)
+    with Image.open(io.BytesIO(buf.getvalue())) as check:
+        assert check.mode == mode  # really a 16-bit (32-bit int) greyscale file
+    out = prepare_image(RawImage(buf.getvalue(), "ramp.png"))
+    assert (out.width, out.height) == (320, 320)
+    with Image.open(io.BytesIO(out.data)) as im:
+        row = np.asarray(im.convert("RGB"))[160, :, 0].astype(int)  # what Qwen2.5-VL's processor will see
+    expected = (ramp.astype(int) * 255 + 32767) // 65535
+    assert np.abs(row - expected).max() <= 1
+    assert row[0] == 0 and row[-1] == 255 and 120 <= row[160] <= 135
+
+
+def test_16_bit_image_out_of_range_is_resized_in_8_bits():
+    import numpy as np
+
+    grey16 = Image.fromarray(np.full((100, 100), 32896, dtype=np.uint16))  # mid grey, too small: upscaled
+    buf = io.BytesIO()
+    grey16.save(buf, format="PNG")
+    out = prepare_image(RawImage(buf.getvalue(), None))
+    assert out.resized
+    with Image.open(io.BytesIO(out.data)) as im:
+        assert im.mode == "L" and set(np.asarray(im).ravel().tolist()) == {128}
+
+
+def test_the_fast_check_of_in_range_jpegs_fails_exactly_when_a_full_decode_fails():
+    # In-range JPEGs are decoded at 1/8 scale (their pixels are not kept); damage must be caught all the same.
+    import json
+    import random
+    from pathlib import Path
+
+    mv = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mathvision"
+    lines = (mv / "train.jsonl").read_text(encoding="utf-8").splitlines()[:25]
+    rng = random.Random(0)
+    outcomes = []
+    for line in lines:
+        data = (mv / json.loads(line)["image"]).read_bytes()
+        for frac in (0.3, 0.9, 0.99):
+            flipped = bytearray(data)
+            for _ in range(5):
+                flipped[rng.randrange(600, len(data) - 2)] = rng.randrange(256)
+            for damaged in (data[: int(len(data) * frac)], bytes(flipped)):
+                try:
+                    with Image.open(io.BytesIO(damaged)) as im:
+                        im.load()
+                    full_decode_fails = False
+                except Exception:
+                    full_decode_fails = True
+                try:
+                    prepare_image(RawImage(damaged, None))
+                    rejected = False
+                except RowRejected as exc:
+                    assert exc.reason == "corrupt_image"
+                    rejected = True
+                outcomes.append((full_decode_fails, rejected))
+    assert all(full == ours for full, ours in outcomes)
+    assert 30 <= sum(full for full, _ in outcomes) <= len(outcomes) - 10  # both kinds of case are present

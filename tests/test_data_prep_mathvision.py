@@ -13,7 +13,7 @@ from PIL import Image
 from data_prep import mathvision
 from data_prep.images import RawImage
 from data_prep.schema import IMAGE_PLACEHOLDER, LETTERS, compute_prompt_id, finalize_problem
-from verl_rise.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
+from data_prep.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 MV = SHARED / "data" / "mathvision"

@@ -1,5 +1,5 @@
 """Judge extraction against a real HTTP server on 127.0.0.1, the ``verl-rise score --benchmark`` command, and the
-``reward_fns.benchmarks`` validation reward."""
+``verl_rise.evaluation.reward`` validation reward."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from reward_fns.benchmarks import compute_score
+from verl_rise.evaluation.reward import compute_score
 from verl_rise.cli import main as cli_main
 from verl_rise.evaluation.judge import judge_config, judge_prompt, judge_scores, parse_judge_reply
 

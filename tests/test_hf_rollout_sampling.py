@@ -1,11 +1,11 @@
-"""verl_rise.hf_rollout.sampling: per-row logit processing, the exact sampler and the recording processor."""
+"""verl_rise.verl_ext.hf_rollout.sampling: per-row logit processing, the exact sampler and the recording processor."""
 
 import math
 
 import pytest
 import torch
 
-from verl_rise.hf_rollout.sampling import (
+from verl_rise.verl_ext.hf_rollout.sampling import (
     RowwiseSamplingProcessor,
     SamplingParams,
     apply_repetition_penalty,

@@ -12,7 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-MM_KWARGS = {"min_pixels": 3136, "max_pixels": 100352}
+from verl_rise.recipes import cpu_tiny_pixel_range
+
+MM_KWARGS = cpu_tiny_pixel_range()
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def tiny_dir(tmp_path_factory):
 def server(tiny_dir):
     from verl.workers.config import HFModelConfig, RolloutConfig
 
-    from verl_rise.hf_rollout.server import HFRolloutServer
+    from verl_rise.verl_ext.hf_rollout.server import HFRolloutServer
 
     rollout = RolloutConfig(name="hf", prompt_length=256, response_length=12, tensor_model_parallel_size=1,
                             engine_kwargs={"hf": {"max_batch_size": 16, "batch_wait_s": 0.05}})

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verl_rise.atomic import TEMP_GLOB
+from data_prep.atomic import TEMP_GLOB
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
 from verl_rise.passrate.records import RecordBatch, RecordError
 from verl_rise.passrate.store import RecordStore
@@ -277,7 +277,7 @@ def test_a_corrupt_record_in_a_shard_is_an_error_naming_the_file(tmp_path):
 
 
 def test_shard_publish_never_overwrites_an_existing_file(tmp_path):
-    from verl_rise.atomic import atomic_path
+    from data_prep.atomic import atomic_path
 
     target = tmp_path / "shard.parquet"
     target.write_bytes(b"first")

@@ -31,7 +31,7 @@ from verl.trainer.ppo.v1 import replay_buffer as verl_replay_buffer  # noqa: E40
 from verl.trainer.ppo.v1 import trainer_base  # noqa: E402
 
 from verl_rise.passrate.records import RecordError  # noqa: E402
-from verl_rise.passrate.verl_hooks import (  # noqa: E402
+from verl_rise.verl_ext.passrate_hooks import (  # noqa: E402
     PassRateCheckpointCallback,
     PassRateReplayBuffer,
     PassRateReplayBufferAsync,
@@ -257,7 +257,7 @@ def test_callback_refuses_a_config_without_the_sampler(base_config, tmp_path):
     cfg = copy.deepcopy(_config(base_config, tmp_path))
     with open_dict(cfg):
         cfg.trainer.v1.sampler.custom_sampler.path = None
-    with pytest.raises(ValueError, match="custom_sampler.path=pkg://verl_rise.passrate.verl_hooks"):
+    with pytest.raises(ValueError, match="custom_sampler.path=pkg://verl_rise.verl_ext.passrate_hooks"):
         build_checkpoint_callback(cfg)
 
 

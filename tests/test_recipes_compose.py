@@ -49,7 +49,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
-from verl_rise.schedule.preflight import verl_ppo_startup_checks
+from verl_rise.verl_ext.startup_checks import verl_ppo_startup_checks
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES_DIR = REPO / "recipes"
@@ -81,7 +81,7 @@ PPO_FREE_FORM_DICTS = {
         "workers/engine/fsdp/transformer_impl.py:391-395"
     ),
     "actor_rollout_ref.ref.fsdp_config.mixed_precision": "as actor_rollout_ref.actor.fsdp_config.mixed_precision",
-    "actor_rollout_ref.rollout.engine_kwargs.hf": "verl-rise hf rollout engine options (verl_rise/hf_rollout/server.py)",
+    "actor_rollout_ref.rollout.engine_kwargs.hf": "verl-rise hf rollout engine options (verl_rise/verl_ext/hf_rollout/server.py)",
     "trainer.v1.sampler.sampler_kwargs": (
         "keyword arguments of the custom sampler (trainer/ppo/v1/trainer_base.py:160 passes the node as "
         "sampler_kwargs); verl-rise's pass-rate tracker reads its `passrate` block (verl_rise/passrate/recorder.py "
@@ -96,8 +96,8 @@ SFT_ALLOWED_ADDED_KEYS = {
     "data.image_key": (
         "verl.utils.dataset.multiturn_sft_dataset.MultiTurnSFTDataset", 'config.get("image_key"',
     ),
-    "data.mm_processor_kwargs.min_pixels": ("verl_rise.sft_data.verl_dataset.pixel_range", "mm_processor_kwargs"),
-    "data.mm_processor_kwargs.max_pixels": ("verl_rise.sft_data.verl_dataset.pixel_range", "mm_processor_kwargs"),
+    "data.mm_processor_kwargs.min_pixels": ("verl_rise.verl_ext.sft_dataset.pixel_range", "mm_processor_kwargs"),
+    "data.mm_processor_kwargs.max_pixels": ("verl_rise.verl_ext.sft_dataset.pixel_range", "mm_processor_kwargs"),
 }
 
 SFT_FREE_FORM_DICTS = {
@@ -432,7 +432,7 @@ def test_profile_records_pass_rates(name, tmp_path):
     from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 
     from verl_rise.passrate.recorder import PassRateConfig
-    from verl_rise.passrate.verl_hooks import PassRateCheckpointCallback, PassRateReplayBuffer
+    from verl_rise.verl_ext.passrate_hooks import PassRateCheckpointCallback, PassRateReplayBuffer
 
     ckpt = tmp_path / "ckpt"
     cfg = compose_profile(RECIPES_DIR, name, [f"trainer.default_local_dir={ckpt}"])
@@ -503,7 +503,7 @@ def test_allow_list_is_not_stale():
 
 
 def test_sft_allow_list_is_not_stale():
-    from verl_rise.sft_data.verl_dataset import PIXEL_KEYS
+    from verl_rise.verl_ext.sft_dataset import PIXEL_KEYS
 
     reference = verl_reference(SFT_ROOT)
     for path, (reader, snippet) in SFT_ALLOWED_ADDED_KEYS.items():
@@ -578,7 +578,7 @@ def compose_sft_profile(name: str, train_file: Path, overrides: typing.Sequence[
 
 @pytest.mark.parametrize("name", SFT_PROFILES)
 def test_sft_profile_passes_verl_startup_validation(name, sft_parquet):
-    from verl_rise.sft_data.verl_dataset import RiseSFTDataset
+    from verl_rise.verl_ext.sft_dataset import RiseSFTDataset
 
     startup = run_sft_startup_validation(compose_sft_profile(name, sft_parquet))
     assert type(startup.dataset) is RiseSFTDataset
@@ -607,12 +607,12 @@ def test_sft_trains_only_on_the_assistant_turn(sft_parquet):
 
 @pytest.mark.parametrize("name", SFT_RECIPES)
 def test_sft_metis_rise_invariants(name):
-    from verl_rise.prompts import MAX_PIXELS, MIN_PIXELS
+    from data_prep.prompts import MAX_PIXELS, MIN_PIXELS
 
     cfg = compose_recipe(RECIPES_DIR, name)
     # The SFT parquet of verl_rise.sft_data, read by verl-rise's dataset class.
     assert (cfg.data.messages_key, cfg.data.image_key) == ("messages", "images")
-    assert cfg.data.custom_cls.path == "pkg://verl_rise.sft_data.verl_dataset"
+    assert cfg.data.custom_cls.path == "pkg://verl_rise.verl_ext.sft_dataset"
     assert cfg.data.custom_cls.name == "RiseSFTDataset"
     # An overlong row stops the run instead of losing its <answer> to truncation.
     assert cfg.data.truncation == "error"

@@ -22,11 +22,10 @@ from verl_rise.schedule.plan import (
     build_plan,
     check_expert_source,
     check_sft_set,
-    hydra_list,
-    hydra_value,
     latest_checkpoint,
 )
 from verl_rise.schedule.preflight import preflight
+from verl_rise.verl_commands import hydra_list, hydra_value
 from verl_rise.schedule.runner import format_dry_run
 
 RECIPES = REPO_ROOT / "recipes"
@@ -37,7 +36,7 @@ def data(tmp_path_factory) -> Path:
     """Real RL parquet files from the problem generator: train (6 rows) and test (4 rows), and the demo expert's
     worked solutions of the training problems."""
     from data_prep import generator
-    from verl_rise.schedule.demo_expert import write_expert_file
+    from verl_rise.demo.expert import write_expert_file
 
     root = tmp_path_factory.mktemp("data")
     assert generator.main(["--num", "6", "--seed", "0", "--output", str(root / "train.parquet"), "--no-progress"]) == 0

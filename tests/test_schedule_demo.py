@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from tests.paths import QWEN_PROCESSOR, REPO_ROOT, require
-from verl_rise.schedule import demo
+from verl_rise.demo import cli as demo
 from verl_rise.schedule.config import load_config, parse_config
-from verl_rise.schedule.demo_base import GUESS_TEMPLATE, guesses, warm_up
-from verl_rise.schedule.demo_expert import iter_expert_records, write_expert_file
+from verl_rise.demo.base_model import GUESS_TEMPLATE, guesses, warm_up
+from verl_rise.demo.expert import iter_expert_records, write_expert_file
 from verl_rise.schedule.plan import build_plan
 from verl_rise.schedule.preflight import preflight
 from verl_rise.schedule.runner import format_dry_run

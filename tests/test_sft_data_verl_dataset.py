@@ -13,7 +13,7 @@ import torch
 
 from tests.paths import MATHVISION, QWEN_PROCESSOR, require
 from tests.sft_export_fixture import convert_train, mathvision_prompt_ids, rise, write_export, write_text_only
-from verl_rise.prompts import METIS_RISE_SYSTEM_PROMPT
+from data_prep.prompts import METIS_RISE_SYSTEM_PROMPT
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.build import BuildConfig, build
 from verl_rise.sft_data.stats import TokenCounter
@@ -110,7 +110,7 @@ def test_mixed_text_and_image_batches_collate_with_the_mixed_modal_dataset(sft, 
     with pytest.raises(KeyError, match="multi_modal_inputs"):  # verl 0.9.1: a text row first breaks the batch
         collate([plain[text], plain[image]])
     # The class verl's trainer loads from `data.custom_cls` (same loader, same arguments as sft_trainer.py).
-    cls = load_extern_object("pkg://verl_rise.sft_data.verl_dataset", "MixedModalSFTDataset")
+    cls = load_extern_object("pkg://verl_rise.verl_ext.sft_dataset", "MixedModalSFTDataset")
     ds = cls(parquet_files=path, tokenizer=processor.tokenizer, config=config, processor=processor, max_samples=-1)
     grid = ds[image]["multi_modal_inputs"]["image_grid_thw"]
     for order in ([text, image], [image, text]):
@@ -167,7 +167,7 @@ def test_rise_sft_dataset_resizes_images_into_the_pixel_range(sft, processor, lo
     path = str(out / "sft.parquet")
     rows = pq.read_table(path).to_pylist()
     config = OmegaConf.create({"max_length": 4096, "mm_processor_kwargs": {"min_pixels": lo, "max_pixels": hi}})
-    cls = load_extern_object("pkg://verl_rise.sft_data.verl_dataset", "RiseSFTDataset")
+    cls = load_extern_object("pkg://verl_rise.verl_ext.sft_dataset", "RiseSFTDataset")
     ds = cls(parquet_files=path, tokenizer=processor.tokenizer, config=config, processor=processor, max_samples=-1)
     plain = MultiTurnSFTDataset(path, processor.tokenizer, OmegaConf.create({"max_length": 4096}), processor=processor)
     pad_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
@@ -198,7 +198,7 @@ def test_rise_sft_dataset_resizes_images_into_the_pixel_range(sft, processor, lo
 def test_rise_sft_dataset_rejects_a_bad_pixel_range(sft, processor, kwargs, match):
     from omegaconf import OmegaConf
 
-    from verl_rise.sft_data.verl_dataset import RiseSFTDataset
+    from verl_rise.verl_ext.sft_dataset import RiseSFTDataset
 
     _, out = sft
     config = OmegaConf.create({"max_length": 4096, "mm_processor_kwargs": kwargs})
@@ -210,7 +210,7 @@ def test_rise_sft_dataset_without_a_range_is_verls_dataset(sft, processor):
     from omegaconf import OmegaConf
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
-    from verl_rise.sft_data.verl_dataset import RiseSFTDataset
+    from verl_rise.verl_ext.sft_dataset import RiseSFTDataset
 
     _, out = sft
     path = str(out / "sft.parquet")

@@ -14,13 +14,14 @@ from hydra import compose, initialize_config_dir
 
 from tests.paths import QWEN_PROCESSOR, REPO_ROOT
 from verl_rise import validation_run
+from verl_rise.file_logger import merged_metrics
 from verl_rise.passrate import cli
-from verl_rise.passrate.sweep import SWEEP_REWARD, run_sweep
+from verl_rise.passrate.sweep import run_sweep
+from verl_rise.verl_commands import SWEEP_REWARD
 from verl_rise.validation_run import (
     ValidationRunConfig,
     ValidationRunError,
     build_command,
-    read_metrics,
     run_validation,
 )
 
@@ -47,9 +48,10 @@ def test_command_composes_on_every_profile_into_a_validation_only_run(tmp_path, 
         c = compose(config_name=recipe, overrides=overrides)
     out = (tmp_path / "out").resolve()
     assert c.trainer.val_only is True and c.trainer.val_before_train is True
-    assert c.trainer.resume_mode == "disable" and c.trainer.default_local_dir == str(out / "trainer")
+    assert c.trainer.resume_mode == "disable" and c.trainer.default_local_dir == str(out / "ckpt")
     assert c.trainer.validation_data_dir == str(out / "dumps")
-    assert c.data.val_files == c.data.train_files == str((tmp_path / "data.parquet").resolve())
+    data = str((tmp_path / "data.parquet").resolve())
+    assert list(c.data.val_files) == [data] and c.data.train_files == data
     assert c.data.val_max_samples == -1 and c.data.max_prompt_length == 512  # caller's overrides come last
     v = c.actor_rollout_ref.rollout.val_kwargs
     assert (v.n, v.do_sample, v.temperature, v.top_p, v.top_k) == (4, True, 0.7, 0.9, -1)
@@ -103,7 +105,7 @@ def test_dumps_and_metrics_are_returned(tmp_path, monkeypatch):
     cfg = _cfg(tmp_path)
     result = run_validation(cfg, progress=False)
     assert result.dump_files == [(tmp_path / "out" / "dumps" / "0.jsonl").resolve()]
-    assert result.metrics == {"val-core/x/acc": 0.5} == read_metrics(result.metrics_path)
+    assert result.metrics == {"val-core/x/acc": 0.5} == merged_metrics(result.metrics_path)
     # A second run into the same directory would overwrite verl's dump: refused.
     with pytest.raises(FileExistsError, match="already holds validation dumps"):
         run_validation(cfg, progress=False)

@@ -42,7 +42,7 @@ def test_without_the_flag_the_tower_trains(tiny_vl):
 def test_freezing_a_text_only_model_is_an_error():
     import torch
 
-    from verl_rise.vision_freeze import freeze_vision_tower
+    from verl_rise.verl_ext.vision_freeze import freeze_vision_tower
 
     with pytest.raises(ValueError, match="no vision encoder"):
         freeze_vision_tower(torch.nn.Linear(2, 2))

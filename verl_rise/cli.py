@@ -14,16 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from data_prep.writer import write_jsonl
 from verl_rise.evaluation.benchmarks import BENCHMARKS
 from verl_rise.evaluation.extract import EXTRACT_MODES
-from verl_rise.scoring import (
-    DEFAULT_REWARD_PATH,
-    load_reward_fn,
-    read_rows,
-    score_benchmark_rows,
-    score_rows,
-    write_jsonl,
-)
+from verl_rise.scoring import read_rows, score_benchmark_rows, score_rows
+from verl_rise.verl_ext.reward_loader import DEFAULT_REWARD_PATH, load_reward_fn
 
 
 def _print_report(scored, report, show_rows: bool) -> None:
@@ -81,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     from verl_rise.schedule.command import add_run_arguments, cmd_run
-    from verl_rise.schedule.demo import add_demo_arguments, cmd_demo
+    from verl_rise.demo.cli import add_demo_arguments, cmd_demo
 
     demo = sub.add_parser("demo", help="the main job: the whole Metis-RISE schedule on the CPU with a tiny model")
     add_demo_arguments(demo)

@@ -15,7 +15,6 @@ import importlib.metadata as md
 import sys
 from dataclasses import dataclass
 
-SUPPORTED_VERL = ("0.9.1", "0.10")  # >= first, < second
 
 
 @dataclass
@@ -28,29 +27,25 @@ class Check:
     required: bool = True
 
 
-def _version_tuple(v: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in v.split("+")[0].split(".")[:3] if p.isdigit())
-
-
 def check_verl() -> Check:
+    from verl_rise.verl_ext.compat import SUPPORTED_VERL, installed_verl_version, version_supported
+
     try:
-        import verl
+        version = installed_verl_version()
     except Exception as exc:  # noqa: BLE001 - report, don't crash
         return Check("verl", False, f"import failed: {type(exc).__name__}: {exc}")
     lo, hi = SUPPORTED_VERL
-    ok = _version_tuple(lo) <= _version_tuple(verl.__version__) < _version_tuple(hi)
-    return Check("verl", ok, f"{verl.__version__} (supported: >={lo},<{hi})")
+    return Check("verl", version_supported(version), f"{version} (supported: >={lo},<{hi})")
 
 
 def check_plugin() -> Check:
     eps = [ep for ep in md.entry_points(group="verl.plugins") if ep.value.startswith("verl_rise")]
     if not eps:
         return Check("plugin", False, "no verl.plugins entry point for verl_rise: reinstall verl-rise")
-    plugin = sys.modules.get("verl_rise.plugin")
-    if plugin is None:
+    if "verl_rise.verl_ext.plugin" not in sys.modules:
         return Check("plugin", False, "entry point exists but `import verl` did not load it "
                      "(is VERL_USE_EXTERNAL_PLUGINS set to 'none' or to a list without verl_rise?)")
-    state = plugin.STATE
+    from verl_rise.verl_ext.registry import STATE as state
     if state.errors:
         failed = "; ".join(f"{k}: {v}" for k, v in state.errors.items())
         return Check("plugin", False, f"loaded, but steps failed: {failed}")

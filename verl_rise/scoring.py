@@ -9,34 +9,13 @@ rejects file with its row number, field and reason.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-
-from verl_rise.atomic import atomic_path
-
-DEFAULT_REWARD_PATH = "pkg://reward_fns.rise"
-
-
-def load_reward_fn(path: str = DEFAULT_REWARD_PATH, name: str = "compute_score", reward_kwargs: dict | None = None):
-    """The reward callable as verl builds it (``verl.trainer.ppo.reward.get_custom_reward_fn``).
-
-    Args:
-        path: ``pkg://module`` or a file path, as ``reward.custom_reward_function.path``.
-        name: function name, as ``reward.custom_reward_function.name``.
-        reward_kwargs: as ``reward.custom_reward_function.reward_kwargs``.
-
-    Raises:
-        FileNotFoundError, ImportError, AttributeError: from verl's loader when the path or name is wrong.
-    """
-    from omegaconf import OmegaConf
-    from verl.trainer.ppo.reward import get_custom_reward_fn
-
-    cfg = {"reward": {"custom_reward_function": {"path": path, "name": name, "reward_kwargs": reward_kwargs or {}}}}
-    return get_custom_reward_fn(OmegaConf.create(cfg))
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -107,19 +86,6 @@ def score_rows(rows: Iterable[dict], reward_fn, source: str = "<input>") -> tupl
     return scored, rejects, report
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    """Write rows as JSONL atomically (numpy values converted to plain Python)."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, default=_to_builtin, ensure_ascii=False) + "\n")
-
-
-def _to_builtin(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def _benchmark_fields(row: dict) -> dict:
     extra = row.get("extra_info")
     if isinstance(extra, dict) and isinstance(extra.get("vlmeval"), dict):
@@ -174,8 +140,9 @@ def score_benchmark_rows(
                 results.append(exc)
     for (index, row, _), result in zip(pending, results, strict=True):
         if isinstance(result, Exception):
-            rejects.append({"file": source, "row": index, "field": str(result).split("'")[1] if "'" in str(result)
-                            else "", "reason": str(result)})
+            named = re.search(r"field '([^']+)'", str(result))
+            rejects.append({"file": source, "row": index, "field": named.group(1) if named else "",
+                            "reason": str(result)})
             continue
         scored.append({**row, **result})
     rejects.sort(key=lambda r: r["row"])

@@ -99,7 +99,7 @@ class TinySize:
 
 def _no_files_corpus() -> list[str]:
     """A fixed corpus for the ``--no-files`` BPE: the Metis-RISE prompt, math words, digits, LaTeX, tags."""
-    from verl_rise.prompts import METIS_RISE_SYSTEM_PROMPT
+    from data_prep.prompts import METIS_RISE_SYSTEM_PROMPT
 
     words = (
         "the a an of to in is and or what which how many much number answer question image picture figure "

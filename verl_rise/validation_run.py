@@ -33,7 +33,6 @@ have no dump lines; callers that need every row accounted for compare the dumps 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -42,10 +41,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from verl_rise.processes import kill_process_tree
+from verl_rise.file_logger import merged_metrics
+from verl_rise.processes import kill_process_tree, last_log_line, log_tail
+from verl_rise.verl_commands import (
+    RISE_REWARD,
+    main_ppo,
+    reward_overrides,
+    sampling_overrides,
+    validation_only_overrides,
+)
 
-#: The reward verl-rise trains with (reward_fns/rise.py); the sweep uses verl_rise.passrate.sweep_reward.
-DEFAULT_REWARD = ("pkg://reward_fns.rise", "compute_score")
 DEFAULT_RECIPE = "rise_grpo_7b"
 LOG_TAIL_LINES = 40
 
@@ -61,7 +66,7 @@ class ValidationRunConfig:
     Attributes:
         model: HF-format model directory (weights, config, tokenizer and processor files).
         data: RL parquet (data_prep's schema) whose every row is sampled ``n`` times.
-        out_dir: run directory: ``dumps/`` (verl's JSONL), ``validation.log``, ``metrics.jsonl``, ``trainer/``.
+        out_dir: run directory: ``dumps/`` (verl's JSONL), ``validation.log``, ``metrics.jsonl``, ``ckpt/`` (unused).
         n: responses per prompt (``val_kwargs.n``), >= 1.
         temperature: sampling temperature, >= 0 (0: greedy; then all ``n`` responses are the same one).
         top_p: nucleus mass in (0, 1]; top_k: -1 keeps all tokens.
@@ -80,7 +85,7 @@ class ValidationRunConfig:
     top_k: int = -1
     recipe: str = DEFAULT_RECIPE
     config_path: Optional[Path] = None
-    reward: tuple[str, str] = DEFAULT_REWARD
+    reward: tuple[str, str] = RISE_REWARD
     overrides: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -124,17 +129,6 @@ class ValidationRunResult:
     seconds: float = 0.0
 
 
-#: The main_ppo overrides that make a run validation-only over every row of its val files: no training step, no
-#: checkpoint resume, no ``val_max_samples`` cap from the profile. Shared with the ``verl-rise run`` schedule's sweep
-#: and evaluation commands (verl_rise/schedule/plan.py).
-VAL_ONLY_OVERRIDES = (
-    "data.val_max_samples=-1",
-    "trainer.val_only=true",
-    "trainer.val_before_train=true",
-    "trainer.resume_mode=disable",
-)
-
-
 def default_config_path() -> Path:
     """The installed recipes directory (``verl_rise.recipes``)."""
     from verl_rise.recipes import RECIPES_DIR
@@ -149,47 +143,17 @@ def build_command(cfg: ValidationRunConfig, python: str = sys.executable) -> lis
         argv list; paths are absolute so the command runs from any working directory.
     """
     out = Path(cfg.out_dir).resolve()
-    data = Path(cfg.data).resolve()
+    data = str(Path(cfg.data).resolve())
     config_path = Path(cfg.config_path or default_config_path()).resolve()
-    kw = "actor_rollout_ref.rollout.val_kwargs"
     return [
-        python, "-m", "verl.trainer.main_ppo",
-        "--config-path", str(config_path), "--config-name", cfg.recipe,
-        f"actor_rollout_ref.model.path={Path(cfg.model).resolve()}",
-        f"data.train_files={data}",
-        f"data.val_files={data}",
-        *VAL_ONLY_OVERRIDES,
-        f"trainer.default_local_dir={out / 'trainer'}",
-        f"trainer.validation_data_dir={out / 'dumps'}",
-        "trainer.logger=[console,file]",
-        f"{kw}.n={cfg.n}",
-        f"{kw}.do_sample={'true' if cfg.temperature > 0 else 'false'}",
-        f"{kw}.temperature={cfg.temperature}",
-        f"{kw}.top_p={cfg.top_p}",
-        f"{kw}.top_k={cfg.top_k}",
-        f"reward.custom_reward_function.path={cfg.reward[0]}",
-        f"reward.custom_reward_function.name={cfg.reward[1]}",
+        *main_ppo(python, config_path, cfg.recipe),
+        *validation_only_overrides(str(Path(cfg.model).resolve()), [data], data, out),
+        *sampling_overrides(cfg.n, cfg.temperature, cfg.top_p, cfg.top_k),
+        *reward_overrides(cfg.reward),
         # Hydra's own output (the composed config, .hydra/) inside the run directory, not ./outputs/<date>.
         f"hydra.run.dir={out / 'hydra'}",
         *cfg.overrides,
     ]
-
-
-def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(log unreadable)"
-
-
-def read_metrics(path: Path) -> dict:
-    """Merge the ``data`` dicts of verl's file-logger lines (``{"step": int, "data": {...}}``) at ``path``."""
-    merged: dict = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                merged.update(json.loads(line).get("data", {}))
-    return merged
 
 
 def run_validation(
@@ -247,17 +211,17 @@ def run_validation(
     if proc.returncode != 0:
         raise ValidationRunError(
             f"main_ppo validation run failed (exit status {proc.returncode}) after {seconds:.0f}s; "
-            f"full log: {cfg.log_path}\n--- last {LOG_TAIL_LINES} lines ---\n{_log_tail(cfg.log_path)}"
+            f"full log: {cfg.log_path}\n--- last {LOG_TAIL_LINES} lines ---\n{log_tail(cfg.log_path, LOG_TAIL_LINES)}"
         )
     dump_files = sorted(cfg.dump_dir.glob("*.jsonl"))
     if not dump_files:
         raise ValidationRunError(
             f"main_ppo finished but wrote no validation dump in {cfg.dump_dir} (was trainer.validation_data_dir "
             f"overridden, or did every row exceed data.max_prompt_length?); full log: {cfg.log_path}\n"
-            f"--- last {LOG_TAIL_LINES} lines ---\n{_log_tail(cfg.log_path)}"
+            f"--- last {LOG_TAIL_LINES} lines ---\n{log_tail(cfg.log_path, LOG_TAIL_LINES)}"
         )
     return ValidationRunResult(cfg.dump_dir, dump_files, cfg.log_path, cfg.metrics_path,
-                               read_metrics(cfg.metrics_path), command, seconds)
+                               merged_metrics(cfg.metrics_path), command, seconds)
 
 
 def _wait(proc: subprocess.Popen, cfg: ValidationRunConfig, start: float, timeout_s: Optional[float],
@@ -276,10 +240,10 @@ def _wait(proc: subprocess.Popen, cfg: ValidationRunConfig, start: float, timeou
                 kill_process_tree(proc)
                 raise ValidationRunError(
                     f"main_ppo validation run killed after the {timeout_s:.0f}s timeout; full log: {cfg.log_path}\n"
-                    f"--- last {LOG_TAIL_LINES} lines ---\n{_log_tail(cfg.log_path)}"
+                    f"--- last {LOG_TAIL_LINES} lines ---\n{log_tail(cfg.log_path, LOG_TAIL_LINES)}"
                 )
             if status is not None:
-                last = _log_tail(cfg.log_path, 1)[-100:]
+                last = last_log_line(cfg.log_path)
                 status.update(f"main_ppo validation run ({elapsed:.0f}s): {last}")
             time.sleep(poll_s)
     finally:
@@ -292,6 +256,5 @@ __all__ = [
     "ValidationRunError",
     "ValidationRunResult",
     "build_command",
-    "read_metrics",
     "run_validation",
 ]

@@ -7,7 +7,7 @@ Pieces (one concept per module):
 * :mod:`.prompt_index`, :mod:`.tracker` - per-prompt statistics at millions of records per second,
 * :mod:`.buckets` - bucket thresholds and per-step metrics, :mod:`.plots` - the histogram PNG,
 * :mod:`.store`, :mod:`.recorder` - the tracker directory (record shards + snapshots), exactly-once resume,
-* :mod:`.verl_hooks` - the verl 0.9.1 replay-buffer sampler and checkpoint callback that feed it during RL,
+* :mod:`verl_rise.verl_ext.passrate_hooks` - the verl 0.9.1 replay-buffer sampler and checkpoint callback that feed it during RL,
 * :mod:`.dumps` - reading verl's validation JSONL dumps (the post-RL sweep), :mod:`.sweep_reward`,
 * :mod:`.export` - ``python -m verl_rise.passrate export``: hard / inconsistent / solved / unseen parquet.
 

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 from tqdm import tqdm
 
-from verl_rise.atomic import write_text_atomic
+from data_prep.atomic import write_text_atomic
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
 from verl_rise.passrate.records import RecordBatch, RecordError
 from verl_rise.passrate.store import RecordStore

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from verl_rise.atomic import atomic_path, write_text_atomic
+from data_prep.atomic import atomic_path, write_text_atomic
 from verl_rise.passrate.buckets import BUCKET_NAMES, HARD, INCONSISTENT, SOLVED, UNSEEN, BucketThresholds
 from verl_rise.passrate.prompt_index import PromptIdCollision, hash_strings
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
@@ -176,6 +177,106 @@ def _correct_responses(rec: PassRateRecorder, max_responses: int) -> tuple[dict[
     return found, any_responses
 
 
+@dataclass
+class _RowMap:
+    """Pass 1 of the export: each dataset row's tracker id and each distinct prompt's, checked against the stats."""
+
+    total_rows: int
+    row_dense: np.ndarray  # per dataset row: the tracker's dense prompt id, -1 when the prompt has no records
+    prompt_dense: np.ndarray  # per distinct dataset prompt (first row of each), the same
+    duplicate_rows: int
+
+
+def _check_schema(schema: pa.Schema, dataset: Path) -> None:
+    clash = [name for name, _ in STAT_COLUMNS if name in schema.names] + (
+        [RESPONSES_COLUMN] if RESPONSES_COLUMN in schema.names else []
+    )
+    if clash:
+        raise ExportError(f"{dataset}: already has column(s) {clash}; export would overwrite them")
+    if "extra_info" not in schema.names:
+        raise ExportError(f"{dataset}: no extra_info column; write the dataset with data_prep")
+
+
+def _map_rows(parquet: pq.ParquetFile, rec: PassRateRecorder, dataset: Path, stats_dir: Path, prompt_id_key: str,
+              batch_size: int, progress: bool) -> _RowMap:
+    """Read only the prompt ids; check that every tracked prompt is in the dataset before anything is written.
+
+    Raises:
+        ExportError: a row without a prompt id, or tracked prompt ids missing from the dataset.
+        PromptIdCollision: two different ids of the dataset share a 64-bit hash.
+    """
+    dense_parts, key_parts, check_parts = [], [], []
+    row = 0
+    for batch in tqdm(parquet.iter_batches(batch_size=batch_size, columns=["extra_info"]),
+                      desc="checking prompt ids", unit="batch", disable=not progress):
+        pid = _prompt_ids(batch, dataset, prompt_id_key, row)
+        dense_u, codes = rec.tracker.index.lookup(pid, add=False)
+        dense_parts.append(dense_u[codes].astype(np.int32))
+        key, check = hash_strings(pid, seeds=(0, 1))
+        key_parts.append(key)
+        check_parts.append(check)
+        row += batch.num_rows
+    row_dense = np.concatenate(dense_parts) if dense_parts else np.empty(0, np.int32)
+    row_key = np.concatenate(key_parts) if key_parts else np.empty(0, np.uint64)
+    row_check = np.concatenate(check_parts) if check_parts else np.empty(0, np.uint64)
+    in_dataset = np.zeros(rec.tracker.num_prompts, bool)
+    in_dataset[row_dense[row_dense >= 0]] = True
+    if not in_dataset.all():
+        unknown = rec.tracker.index.strings().filter(pa.array(~in_dataset)).to_pylist()
+        raise ExportError(
+            f"{stats_dir}: {len(unknown)} prompt id(s) with records are not in {dataset} "
+            f"(e.g. {unknown[:5]}): the stats were recorded on another dataset"
+        )
+    _, first_row, row_prompt = np.unique(row_key, return_index=True, return_inverse=True)
+    if not np.array_equal(row_check, row_check[first_row][row_prompt.reshape(-1)]):
+        raise PromptIdCollision(f"{dataset}: two different prompt ids have the same 64-bit hash")
+    return _RowMap(row, row_dense, row_dense[first_row].astype(np.int64), row - len(first_row))
+
+
+def _write_buckets(parquet: pq.ParquetFile, rows: _RowMap, stats: "_Stats", responses: dict[int, list[dict]],
+                   out_dir: Path, batch_size: int, progress: bool) -> dict[int, int]:
+    """Pass 2: every dataset row, with its pass-rate columns, into exactly one bucket file (atomically).
+
+    Returns:
+        Rows written per bucket code.
+    """
+    schema = parquet.schema_arrow
+    base_schema = pa.schema(list(schema) + [pa.field(name, typ) for name, typ in STAT_COLUMNS],
+                            metadata=schema.metadata)
+    rows_written = dict.fromkeys(OUTPUT_FILES, 0)
+    with ExitStack() as stack:
+        writers = {}
+        for code, name in OUTPUT_FILES.items():
+            tmp = stack.enter_context(atomic_path(out_dir / name))
+            out_schema = base_schema
+            if code == INCONSISTENT:
+                out_schema = base_schema.append(pa.field(RESPONSES_COLUMN, RESPONSE_TYPE))
+            writers[code] = pq.ParquetWriter(tmp, out_schema)
+            stack.callback(writers[code].close)
+        row = 0
+        for batch in tqdm(parquet.iter_batches(batch_size=batch_size), desc="writing buckets", unit="batch",
+                          disable=not progress):
+            dense = rows.row_dense[row : row + batch.num_rows].astype(np.int64)
+            cols, codes = stats.columns(dense)
+            table = pa.Table.from_batches([batch])
+            for (name, _), col in zip(STAT_COLUMNS, cols):
+                table = table.append_column(name, col)
+            for code, writer in writers.items():
+                mask = codes == code
+                if not mask.any():
+                    continue
+                part = table.filter(pa.array(mask))
+                if code == INCONSISTENT:
+                    found = [responses.get(int(d), []) for d in dense[mask]]
+                    part = part.append_column(RESPONSES_COLUMN, pa.array(found, RESPONSE_TYPE))
+                writer.write_table(part)
+                rows_written[code] += int(mask.sum())
+            row += batch.num_rows
+    if sum(rows_written.values()) != rows.total_rows:
+        raise RuntimeError(f"export lost rows: wrote {rows_written}, dataset has {rows.total_rows}")
+    return rows_written
+
+
 def export(
     stats_dir: str | os.PathLike,
     dataset: str | os.PathLike,
@@ -228,87 +329,14 @@ def export(
     rec = PassRateRecorder.open_readonly(config)
     stats = _Stats(rec)
     parquet = pq.ParquetFile(dataset)
-    schema = parquet.schema_arrow
-    clash = [name for name, _ in STAT_COLUMNS if name in schema.names] + (
-        [RESPONSES_COLUMN] if RESPONSES_COLUMN in schema.names else []
-    )
-    if clash:
-        raise ExportError(f"{dataset}: already has column(s) {clash}; export would overwrite them")
-    if "extra_info" not in schema.names:
-        raise ExportError(f"{dataset}: no extra_info column; write the dataset with data_prep")
-
-    # Pass 1: prompt ids only. Check that every tracked prompt is in the dataset before writing anything, and
-    # keep per row the tracker's dense id (-1: no records) and the two id hashes (to count distinct prompts).
-    dense_parts, key_parts, check_parts = [], [], []
-    row = 0
-    for batch in tqdm(parquet.iter_batches(batch_size=row_batch_size * 8, columns=["extra_info"]),
-                      desc="checking prompt ids", unit="batch", disable=not progress):
-        pid = _prompt_ids(batch, dataset, prompt_id_key, row)
-        dense_u, codes = rec.tracker.index.lookup(pid, add=False)
-        dense_parts.append(dense_u[codes].astype(np.int32))
-        key, check = hash_strings(pid, seeds=(0, 1))
-        key_parts.append(key)
-        check_parts.append(check)
-        row += batch.num_rows
-    total_rows = row
-    row_dense = np.concatenate(dense_parts) if dense_parts else np.empty(0, np.int32)
-    row_key = np.concatenate(key_parts) if key_parts else np.empty(0, np.uint64)
-    row_check = np.concatenate(check_parts) if check_parts else np.empty(0, np.uint64)
-    del dense_parts, key_parts, check_parts
-    in_dataset = np.zeros(rec.tracker.num_prompts, bool)
-    in_dataset[row_dense[row_dense >= 0]] = True
-    if not in_dataset.all():
-        unknown = rec.tracker.index.strings().filter(pa.array(~in_dataset)).to_pylist()
-        raise ExportError(
-            f"{stats_dir}: {len(unknown)} prompt id(s) with records are not in {dataset} "
-            f"(e.g. {unknown[:5]}): the stats were recorded on another dataset"
-        )
-    _, first_row, row_prompt = np.unique(row_key, return_index=True, return_inverse=True)
-    if not np.array_equal(row_check, row_check[first_row][row_prompt.reshape(-1)]):
-        raise PromptIdCollision(f"{dataset}: two different prompt ids have the same 64-bit hash")
-    duplicate_rows = total_rows - len(first_row)
-    prompt_dense = row_dense[first_row].astype(np.int64)  # per distinct dataset prompt
-    del row_key, row_check, row_prompt
-
+    _check_schema(parquet.schema_arrow, dataset)
+    rows = _map_rows(parquet, rec, dataset, stats_dir, prompt_id_key, row_batch_size * 8, progress)
     responses, responses_available = _correct_responses(rec, max_responses)
-
-    # Pass 2: every row to exactly one bucket file.
     out_dir.mkdir(parents=True, exist_ok=True)
-    stat_fields = [pa.field(name, typ) for name, typ in STAT_COLUMNS]
-    base_schema = pa.schema(list(schema) + stat_fields, metadata=schema.metadata)
-    rows_written = dict.fromkeys(OUTPUT_FILES, 0)
-    with ExitStack() as stack:
-        writers = {}
-        for code, name in OUTPUT_FILES.items():
-            tmp = stack.enter_context(atomic_path(out_dir / name))
-            out_schema = base_schema
-            if code == INCONSISTENT:
-                out_schema = base_schema.append(pa.field(RESPONSES_COLUMN, RESPONSE_TYPE))
-            writers[code] = pq.ParquetWriter(tmp, out_schema)
-            stack.callback(writers[code].close)
-        row = 0
-        for batch in tqdm(parquet.iter_batches(batch_size=row_batch_size), desc="writing buckets", unit="batch",
-                          disable=not progress):
-            dense = row_dense[row : row + batch.num_rows].astype(np.int64)
-            cols, codes = stats.columns(dense)
-            table = pa.Table.from_batches([batch])
-            for (name, _), col in zip(STAT_COLUMNS, cols):
-                table = table.append_column(name, col)
-            for code, writer in writers.items():
-                mask = codes == code
-                if not mask.any():
-                    continue
-                part = table.filter(pa.array(mask))
-                if code == INCONSISTENT:
-                    found = [responses.get(int(d), []) for d in dense[mask]]
-                    part = part.append_column(RESPONSES_COLUMN, pa.array(found, RESPONSE_TYPE))
-                writer.write_table(part)
-                rows_written[code] += int(mask.sum())
-            row += batch.num_rows
-    if sum(rows_written.values()) != total_rows:
-        raise RuntimeError(f"export lost rows: wrote {rows_written}, dataset has {total_rows}")
+    rows_written = _write_buckets(parquet, rows, stats, responses, out_dir, row_batch_size, progress)
 
     # Per distinct dataset prompt: bucket counts and the histogram.
+    prompt_dense = rows.prompt_dense
     _, prompt_codes = stats.columns(prompt_dense)
     att, cor = stats.basis_att, stats.basis_cor
     seen = prompt_dense >= 0
@@ -322,11 +350,11 @@ def export(
     summary = {
         "dataset": str(dataset),
         "stats": str(stats_dir),
-        "rows": total_rows,
+        "rows": rows.total_rows,
         "rows_per_bucket": {BUCKET_NAMES[c]: n for c, n in rows_written.items()},
         "prompts": int(len(prompt_dense)),
         "prompts_per_bucket": {BUCKET_NAMES[c]: int((prompt_codes == c).sum()) for c in range(4)},
-        "duplicate_rows": duplicate_rows,
+        "duplicate_rows": rows.duplicate_rows,
         "records": int(rec.tracker.total_records),
         "responses_available": responses_available,
         "inconsistent_prompts_with_responses": int(sum(int(d) in responses for d in inconsistent_prompts)),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from verl_rise.atomic import atomic_path
+from data_prep.atomic import atomic_path
 from verl_rise.passrate.buckets import BUCKET_NAMES, HARD, INCONSISTENT, SOLVED, UNSEEN, BucketThresholds
 
 

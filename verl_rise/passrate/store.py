@@ -7,7 +7,7 @@ Layout::
 
 Exactly-once rules:
 
-* A shard is published with a no-clobber atomic create (``verl_rise.atomic.atomic_path(replace=False)``) under a
+* A shard is published with a no-clobber atomic create (``data_prep.atomic.atomic_path(replace=False)``) under a
   name unique to its producer and step, and never rewritten; so several producers (processes, reward workers,
   dump importers) can write side by side without locks, and a crash leaves either the whole shard or nothing.
 * Every shard has a key (its path relative to ``records/``). A snapshot stores the set of keys already counted
@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from verl_rise.atomic import atomic_path, remove_stale_temps
+from data_prep.atomic import atomic_path, remove_stale_temps
 from verl_rise.passrate.records import RecordBatch, RecordError
 
 SNAPSHOT_META_KEY = b"verl_rise.passrate"

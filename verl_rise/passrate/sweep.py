@@ -24,12 +24,12 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from verl_rise.atomic import write_text_atomic
+from data_prep.atomic import write_text_atomic
 from verl_rise.passrate.dumps import ingest_dumps
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
 from verl_rise.validation_run import DEFAULT_RECIPE, ValidationRunConfig, run_validation
+from verl_rise.verl_commands import SWEEP_REWARD
 
-SWEEP_REWARD = ("pkg://verl_rise.passrate.sweep_reward", "compute_score")
 DEFAULT_K = 8
 
 

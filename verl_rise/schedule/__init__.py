@@ -7,7 +7,7 @@ Stages (arXiv 2506.13056: RL incentivization, then SFT enhancement), each a real
 Modules: :mod:`.config` (the YAML config, pydantic), :mod:`.plan` (the stages' commands), :mod:`.fingerprint`
 (content hashes), :mod:`.manifest` (per-stage manifests), :mod:`.preflight` (checks before any GPU time),
 :mod:`.runner` (skip / resume / rerun logic, logs, progress), :mod:`.evaluate` (the accuracy table's numbers),
-:mod:`.report` (markdown + PNG report), :mod:`.demo` (``verl-rise demo``).
+:mod:`.report` (markdown + PNG report). The demo (``verl-rise demo``) lives in :mod:`verl_rise.demo`.
 """
 
 #: Stage names in schedule order.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from verl_rise.atomic import write_text_atomic
+from data_prep.atomic import write_text_atomic
 from verl_rise.schedule import STAGES
 from verl_rise.schedule.config import ConfigError, RunConfig, dump_config, load_config
 from verl_rise.schedule.plan import PlanError

@@ -31,7 +31,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
-from verl_rise.atomic import write_text_atomic
+from data_prep.atomic import write_text_atomic
+from verl_rise.file_logger import read_step_metrics
 
 _ACC = re.compile(r"^val-core/(?P<ds>.+)/acc/mean@(?P<n>\d+)$")
 _FMT = re.compile(r"^val-aux/(?P<ds>.+)/format/mean@(?P<n>\d+)$")
@@ -41,37 +42,19 @@ class EvalError(ValueError):
     """Missing or inconsistent evaluation inputs; the message names the file."""
 
 
-def metric_files(path: Path) -> list[Path]:
-    """The JSONL file, or the ``*.jsonl`` files of a directory in attempt order (``attempt-2`` before ``-10``)."""
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        def order(p: Path):
-            digits = re.findall(r"\d+", p.stem)
-            return (int(digits[-1]) if digits else -1, p.name)
-
-        return sorted(path.glob("*.jsonl"), key=order)
-    raise EvalError(f"verl metrics not found: {path}")
-
-
 def validation_points(path: Path) -> dict[int, dict[str, float]]:
-    """``{step: metrics}`` of every verl file-logger line holding validation metrics (``val-core/...``).
+    """``{step: metrics}`` of every logged step holding validation metrics (``val-core/...``), from verl's file
+    logger (:func:`verl_rise.file_logger.read_step_metrics`: later attempts replace earlier ones at the same step).
 
-    Lines of later files (later attempts) replace those of earlier ones at the same step.
+    Raises:
+        EvalError: the metrics file or directory is missing or holds a line that is not verl's.
     """
-    points: dict[int, dict[str, float]] = {}
-    for f in metric_files(path):
-        for line_no, line in enumerate(f.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                step, data = int(entry["step"]), entry["data"]
-            except (ValueError, KeyError, TypeError):
-                raise EvalError(f"{f}:{line_no}: not a verl file-logger line") from None
-            if any(k.startswith("val-core/") for k in data):
-                points[step] = {k: v for k, v in data.items() if k.startswith(("val-core/", "val-aux/"))}
-    return points
+    try:
+        per_step = read_step_metrics(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise EvalError(str(exc)) from None
+    return {step: {k: v for k, v in data.items() if k.startswith(("val-core/", "val-aux/"))}
+            for step, data in per_step.items() if any(k.startswith("val-core/") for k in data)}
 
 
 def select_validation(path: Path, which: str) -> tuple[int, dict[str, float]]:

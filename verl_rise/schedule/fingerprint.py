@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-from verl_rise.atomic import write_text_atomic
+from data_prep.atomic import write_text_atomic
 
 _CHUNK = 1 << 20
 

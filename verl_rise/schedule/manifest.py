@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from verl_rise.atomic import write_text_atomic
+from data_prep.atomic import write_text_atomic
 
 MANIFEST_NAME = "manifest.json"
 VERSION = 1

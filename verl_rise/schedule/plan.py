@@ -14,7 +14,6 @@ shell ``$(cat ...)`` expression and resolved by the runner.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -23,15 +22,19 @@ from typing import Callable, Optional, Union
 
 from verl_rise.schedule import STAGES
 from verl_rise.schedule.config import RunConfig
-from verl_rise.validation_run import VAL_ONLY_OVERRIDES
 from verl_rise.schedule.fingerprint import Input
-
-#: The reward verl uses in every stage (recipes/rise_grpo.yaml), and the same reward with the prompt id echoed into
-#: verl's validation dumps (verl_rise.passrate.sweep_reward: identical scores).
-SWEEP_REWARD = "pkg://verl_rise.passrate.sweep_reward"
-
-#: Greedy pass@1 runs and sampled pass@k runs of the eval stage.
-MODELS = ("base", "rl", "sft")
+from verl_rise.verl_commands import (
+    SWEEP_REWARD,
+    override_key,
+    hydra_list,
+    hydra_value,
+    main_ppo,
+    model_merger,
+    reward_overrides,
+    sampling_overrides,
+    sft_trainer,
+    validation_only_overrides,
+)
 
 
 class PlanError(RuntimeError):
@@ -70,6 +73,7 @@ class Step:
             the same checkpoint directory) instead of starting over.
         precheck: called before the step runs; raises :class:`PlanError` to stop the schedule with a message.
         note: one-line comment printed above the command by ``--dry-run``.
+        owned_keys: the Hydra keys the plan sets in ``argv`` itself; pre-flight refuses a user override of one.
     """
 
     name: str
@@ -82,6 +86,7 @@ class Step:
     resumable: bool = False
     precheck: Optional[Callable[[], None]] = None
     note: str = ""
+    owned_keys: tuple[str, ...] = ()
 
     def shell_argv(self) -> list[str]:
         """argv with deferred items in their shell form (the form fingerprints and ``--dry-run`` use)."""
@@ -216,50 +221,6 @@ def latest_checkpoint(ckpt_dir: Path, subdir: str = "") -> Deferred:
 # Hydra override helpers
 # --------------------------------------------------------------------------------------------------------------
 
-_PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-")
-
-
-def _quoted(value: str, quote: str) -> str:
-    # Hydra's quoted strings: a backslash escapes only a quote or a run of backslashes ending at a quote or at the
-    # closing quote; any other backslash is literal (hydra/grammar/OverrideLexer.g4, ESC / QUOTED_VALUE).
-    out = re.sub(r"(\\+)(?=" + re.escape(quote) + r"|$)", lambda m: m.group(1) * 2, value)
-    return quote + out.replace(quote, "\\" + quote) + quote
-
-
-def hydra_value(value: str) -> str:
-    """A string as a Hydra override value: bare when safe, else single-quoted with Hydra's escapes."""
-    if value and set(value) <= _PLAIN:
-        return value
-    return _quoted(value, "'")
-
-
-def hydra_list(values: list[str]) -> str:
-    """A list of strings as a Hydra override value: ``["a","b"]`` (double-quoted with Hydra's escapes)."""
-    return "[" + ",".join(_quoted(v, '"') for v in values) + "]"
-
-
-def override_key(override: str) -> str:
-    """The dotted key of a Hydra override (``+a.b=1`` -> ``a.b``)."""
-    return override.lstrip("+~").split("=", 1)[0]
-
-
-#: Keys the runner sets in each Hydra stage; a user override of one of them is refused by the pre-flight check.
-RUNNER_KEYS = {
-    "rl": ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
-           "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode", "data.val_max_samples"),
-    "sweep": ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
-              "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode", "trainer.val_only",
-              "trainer.val_before_train", "data.val_max_samples", "actor_rollout_ref.rollout.val_kwargs.n",
-              "actor_rollout_ref.rollout.val_kwargs.do_sample", "actor_rollout_ref.rollout.val_kwargs.temperature",
-              "actor_rollout_ref.rollout.val_kwargs.top_p", "reward.custom_reward_function.path",
-              "reward.custom_reward_function.name"),
-    "eval": ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
-             "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode", "trainer.val_only",
-             "trainer.val_before_train", "data.val_max_samples"),
-    "sft": ("data.train_files", "model.path", "trainer.default_local_dir", "trainer.logger", "trainer.resume_mode"),
-}
-
-
 # --------------------------------------------------------------------------------------------------------------
 # The plan
 # --------------------------------------------------------------------------------------------------------------
@@ -296,8 +257,7 @@ def _loggers(config: RunConfig) -> str:
 
 
 def _main_ppo(config: RunConfig) -> list[str]:
-    return [_python(config), "-m", "verl.trainer.main_ppo", "--config-path", str(config.recipes),
-            "--config-name", config.profiles.rl]
+    return main_ppo(_python(config), config.recipes, config.profiles.rl)
 
 
 def reuse_rl_validation(config: RunConfig, options: PlanOptions) -> tuple[bool, str]:
@@ -312,21 +272,231 @@ def reuse_rl_validation(config: RunConfig, options: PlanOptions) -> tuple[bool, 
                   "(base) and after its last step (RL)")
 
 
-def _validation_run(config: RunConfig, layout: RunLayout, model_path: Union[str, Deferred], out: Path,
-                    val_files: list[str], train_file: str, extra: list[str]) -> list[Arg]:
-    """A validation-only main_ppo run (``trainer.val_only``) of an HF model directory on parquet files."""
-    return [
-        *_main_ppo(config),
-        *config.stage_overrides("rl"),
-        f"data.train_files={hydra_value(train_file)}",
-        f"data.val_files={hydra_list(val_files)}",
-        f"actor_rollout_ref.model.path={hydra_value(str(model_path))}",
-        f"trainer.default_local_dir={hydra_value(str(out / 'ckpt'))}",
-        f"trainer.validation_data_dir={hydra_value(str(out / 'dumps'))}",
+def _validation_run(ctx: "_Context", model_path: Union[str, Deferred], out: Path, val_files: list[str],
+                    train_file: str, user: list[str], runner: list[str]) -> tuple[list[Arg], tuple[str, ...]]:
+    """A validation-only main_ppo run (``trainer.val_only``) of an HF model directory on parquet files.
+
+    Returns:
+        ``(argv, keys the plan sets)``: the RL stage's user overrides, the validation-only overrides, then the
+        stage's user overrides ``user``, then the plan's ``runner`` overrides (so those win).
+    """
+    config = ctx.config
+    val_only = validation_only_overrides(str(model_path), val_files, train_file, out, _loggers(config))
+    argv = [*_main_ppo(config), *config.stage_overrides("rl"), *val_only, *user, *runner]
+    return argv, _owned([*val_only, *runner])
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every stage builder reads: the config, the run layout and the values derived from them once."""
+
+    config: RunConfig
+    options: PlanOptions
+    layout: RunLayout
+    python: str
+    train: str
+    held_out: list[str]
+    env: dict[str, str]
+    reuse_rl_validation: bool
+
+
+def _owned(overrides: list[str]) -> tuple[str, ...]:
+    return tuple(override_key(o) for o in overrides)
+
+
+def rl_stage(ctx: _Context) -> Stage:
+    """1. RL: GRPO with the RISE recipe (verl ``main_ppo``).
+
+    Validation on the held-out sets before the first step (the base model) and after the last (the RL model) feeds
+    the evaluation table when the RL run's validation is reused.
+    """
+    config, L = ctx.config, ctx.layout
+    runner = [
+        f"data.train_files={hydra_value(ctx.train)}",
+        f"data.val_files={hydra_list(ctx.held_out)}",
+        f"actor_rollout_ref.model.path={hydra_value(str(config.model))}",
+        f"trainer.default_local_dir={hydra_value(str(L.rl_ckpt))}",
+        f"trainer.validation_data_dir={hydra_value(str(L.rl_val_dumps))}",
         f"trainer.logger={_loggers(config)}",
-        *VAL_ONLY_OVERRIDES,
-        *extra,
+        "trainer.resume_mode=auto",
+        # Held-out sets are evaluated whole (profiles may cap validation, e.g. cpu_tiny: 8 rows).
+        "data.val_max_samples=-1",
+        *(["trainer.val_before_train=true"] if ctx.reuse_rl_validation else []),
     ]
+    return Stage("rl", L.stage("rl"), [Step(
+        "main_ppo", [*_main_ppo(config), *config.stage_overrides("rl"), *runner],
+        outputs=[L.rl_ckpt, L.rl_metrics, L.rl_val_dumps],
+        inputs=[config.model, config.data.train, *config.data.held_out.values(), _recipes_input(config)],
+        env={**ctx.env, "VERL_FILE_LOGGER_PATH": str(L.rl_metrics / "attempt-{attempt}.jsonl")},
+        resumable=True, owned_keys=_owned(runner),
+        note="GRPO (RL incentivization); rerunning resumes from the newest checkpoint (trainer.resume_mode=auto)",
+    )], "RL: GRPO with the RISE recipe (verl main_ppo)")
+
+
+def merge_rl_stage(ctx: _Context) -> Stage:
+    """2. The last RL checkpoint merged to a Hugging Face model directory (verl's model merger)."""
+    L = ctx.layout
+    return Stage("merge_rl", L.stage("merge_rl"), [Step(
+        "model_merger", model_merger(ctx.python, latest_checkpoint(L.rl_ckpt, "actor"), L.rl_hf),
+        outputs=[L.rl_hf], upstream=["rl"], env=ctx.env,
+        note="verl's model merger: newest RL checkpoint -> HF model",
+    )], "merge the RL checkpoint to HF (verl.model_merger)")
+
+
+def sweep_stage(ctx: _Context) -> Stage:
+    """3. The post-RL pass-rate sweep: k samples per training prompt from the RL model (a validation-only
+    ``main_ppo`` run with the sweep reward), then the dumps ingested into per-prompt pass rates."""
+    config, L = ctx.config, ctx.layout
+    sweep = config.sweep
+    runner = [*sampling_overrides(sweep.k, sweep.temperature, sweep.top_p), *reward_overrides(SWEEP_REWARD)]
+    argv, owned = _validation_run(ctx, str(L.rl_hf), L.stage("sweep"), [ctx.train], ctx.train,
+                                  config.stage_overrides("sweep"), runner)
+    metrics = L.stage("sweep") / "metrics.jsonl"
+    return Stage("sweep", L.stage("sweep"), [
+        Step("sample", argv, outputs=[L.sweep_dumps, metrics],
+             inputs=[config.data.train, _recipes_input(config)], upstream=["merge_rl"],
+             env={**ctx.env, "VERL_FILE_LOGGER_PATH": str(metrics)}, owned_keys=owned,
+             note=f"post-RL sweep: {sweep.k} responses per training prompt at temperature {sweep.temperature} "
+                  f"(validation-only main_ppo)"),
+        Step("ingest", [ctx.python, "-m", "verl_rise.passrate", "ingest-dumps", str(L.sweep_dumps), "--dir",
+                        str(L.sweep_stats), "--quiet"],
+             outputs=[L.sweep_stats], env=ctx.env, note="per-prompt pass rates from the sweep's dumps"),
+    ], "post-RL pass-rate sweep (verl validation-only run + ingest)")
+
+
+def export_stage(ctx: _Context) -> Stage:
+    """4. The hard / inconsistent / solved split with pass-rate columns (``verl_rise.passrate export``)."""
+    config, L = ctx.config, ctx.layout
+    return Stage("export", L.export, [Step(
+        "export",
+        [ctx.python, "-m", "verl_rise.passrate", "export", "--stats", str(L.sweep_stats), "--dataset", ctx.train,
+         "--out", str(L.export), "--quiet", *config.stage_overrides("export")],
+        outputs=[L.export / name for name in EXPORT_FILES], inputs=[config.data.train], upstream=["sweep"],
+        env=ctx.env, note="hard / inconsistent / solved split with pass-rate columns",
+    )], "export the pass-rate split (verl_rise.passrate export)")
+
+
+def sft_data_stage(ctx: _Context) -> Stage:
+    """5. The SFT set: self-distilled responses for inconsistent prompts, verified expert trajectories for hard
+    ones (``verl_rise.sft_data build``)."""
+    config, L = ctx.config, ctx.layout
+    args: list[Arg] = [ctx.python, "-m", "verl_rise.sft_data", "build", "--export-dir", str(L.export),
+                       "--out", str(L.sft_data), "--tokenizer", str(L.rl_hf), "--no-progress"]
+    expert = config.expert
+    for f in expert.files:
+        args += ["--expert-file", str(f)]
+    if expert.files:
+        args += ["--expert-key", expert.key]
+        if expert.image_root is not None:
+            args += ["--expert-image-root", str(expert.image_root)]
+    if expert.endpoint is not None:
+        args += ["--endpoint-base-url", expert.endpoint.base_url, "--endpoint-model", expert.endpoint.model,
+                 "--api-key-env", expert.endpoint.api_key_env,
+                 "--samples-per-prompt", str(expert.endpoint.samples_per_prompt)]
+    args += config.stage_overrides("sft_data")
+    return Stage("sft_data", L.sft_data, [Step(
+        "build", args, outputs=[L.sft_data / name for name in SFT_DATA_FILES], inputs=list(expert.files),
+        upstream=["export", "merge_rl"], env=ctx.env, precheck=lambda: check_expert_source(config, L),
+        note="SFT set: self-distilled responses (inconsistent) + verified expert trajectories (hard)",
+    )], "build the SFT set (verl_rise.sft_data build)")
+
+
+def sft_stage(ctx: _Context) -> Stage:
+    """6. SFT of the RL model: verl's SFT trainer under torchrun."""
+    config, L = ctx.config, ctx.layout
+    runner = [
+        f"data.train_files={hydra_value(str(L.sft_data / 'sft.parquet'))}",
+        f"model.path={hydra_value(str(L.rl_hf))}",
+        f"trainer.default_local_dir={hydra_value(str(L.sft_ckpt))}",
+        f"trainer.logger={_loggers(config)}",
+        "trainer.resume_mode=auto",
+    ]
+    argv = [*sft_trainer(ctx.python, config.recipes, config.profiles.sft, config.launch.sft_nproc_per_node),
+            *config.stage_overrides("sft"), *runner]
+    platform = {"VERL_PLATFORM": ctx.options.sft_platform} if ctx.options.sft_platform else {}
+    return Stage("sft", L.stage("sft"), [Step(
+        "sft_trainer", argv, outputs=[L.sft_ckpt, L.sft_metrics], inputs=[_recipes_input(config)],
+        upstream=["sft_data", "merge_rl"], resumable=True, owned_keys=_owned(runner),
+        env={**ctx.env, **platform, "VERL_FILE_LOGGER_PATH": str(L.sft_metrics / "attempt-{attempt}.jsonl")},
+        precheck=lambda: check_sft_set(L),
+        note="SFT enhancement of the RL model; rerunning resumes from the newest checkpoint",
+    )], "SFT of the RL model (verl sft_trainer)")
+
+
+def merge_sft_stage(ctx: _Context) -> Stage:
+    """7. The last SFT checkpoint merged to a Hugging Face model directory."""
+    L = ctx.layout
+    return Stage("merge_sft", L.stage("merge_sft"), [Step(
+        "model_merger", model_merger(ctx.python, latest_checkpoint(L.sft_ckpt), L.sft_hf),
+        outputs=[L.sft_hf], upstream=["sft"], env=ctx.env,
+        note="verl's model merger: newest SFT checkpoint -> HF model",
+    )], "merge the SFT checkpoint to HF (verl.model_merger)")
+
+
+def eval_stage(ctx: _Context) -> Stage:
+    """8. Evaluation of the base, RL and SFT models on the held-out sets (verl validation-only runs, or the RL run's
+    own validation when reused), collected into ``eval/results.json``."""
+    config, L = ctx.config, ctx.layout
+    held_out = ctx.held_out
+    models: dict[str, tuple[str, list[str]]] = {
+        "base": (str(config.model), []),
+        "rl": (str(L.rl_hf), ["merge_rl"]),
+        "sft": (str(L.sft_hf), ["merge_sft"]),
+    }
+    steps: list[Step] = []
+    collect = [ctx.python, "-m", "verl_rise.schedule.evaluate", "--out", str(L.eval_results)]
+    for name in sorted(config.data.held_out):
+        collect += ["--held-out", f"{name}={config.data.held_out[name]}"]
+    runs: list[tuple[str, str, list[str]]] = [("greedy", "greedy (accuracy = pass@1)", [])]
+    if config.eval.pass_at_k is not None:
+        n = config.eval.samples
+        runs.append(("sampled", f"{n} samples per prompt for pass@{config.eval.pass_at_k}",
+                     [*sampling_overrides(n, config.sweep.temperature, config.sweep.top_p),
+                      *reward_overrides(SWEEP_REWARD)]))
+    for model, (path, upstream) in models.items():
+        inputs = [config.model] if model == "base" else []
+        for kind, what, runner in runs:
+            if kind == "greedy" and ctx.reuse_rl_validation and model in ("base", "rl"):
+                collect += ["--greedy", f"{model}={L.rl_metrics}@{'first' if model == 'base' else 'last'}"]
+                continue
+            out = L.eval_run(model, kind)
+            argv, owned = _validation_run(ctx, path, out, held_out, held_out[0], config.stage_overrides("eval"),
+                                          runner)
+            steps.append(Step(
+                f"{model}_{kind}", argv, outputs=[out],
+                inputs=[*inputs, *config.data.held_out.values(), _recipes_input(config)], upstream=upstream,
+                after=[], env={**ctx.env, "VERL_FILE_LOGGER_PATH": str(out / "metrics.jsonl")}, owned_keys=owned,
+                note=f"{model} model, {what} on the held-out sets",
+            ))
+            collect += [f"--{kind}", f"{model}={out / 'metrics.jsonl'}@first" if kind == "greedy"
+                        else f"{model}={out / 'dumps'}"]
+    if config.eval.pass_at_k is not None:
+        collect += ["--k", str(config.eval.pass_at_k)]
+    steps.append(Step(
+        "collect", collect, outputs=[L.eval_results], inputs=list(config.data.held_out.values()),
+        upstream=["rl"] if ctx.reuse_rl_validation else [], after=[s.name for s in steps], env=ctx.env,
+        note="accuracy (pass@1) and pass@k per model and data_source -> eval/results.json",
+    ))
+    return Stage("eval", L.stage("eval"), steps, "evaluate base / RL / SFT on the held-out sets (verl validation)")
+
+
+def report_stage(ctx: _Context) -> Stage:
+    """9. The markdown + PNG report."""
+    L = ctx.layout
+    return Stage("report", L.report, [Step(
+        "report", [ctx.python, "-m", "verl_rise.schedule.report", "--run-dir", str(ctx.config.run_dir)],
+        outputs=[L.report], upstream=["rl", "sweep", "export", "sft_data", "sft", "eval"], env=ctx.env,
+        note="markdown + PNG report",
+    )], "write the report (markdown + PNGs)")
+
+
+#: One builder per stage, in schedule order (:data:`verl_rise.schedule.STAGES`). A new stage is a function
+#: ``(ctx) -> Stage`` added here and to ``STAGES``.
+STAGE_BUILDERS: dict[str, Callable[[_Context], Stage]] = {
+    "rl": rl_stage, "merge_rl": merge_rl_stage, "sweep": sweep_stage, "export": export_stage,
+    "sft_data": sft_data_stage, "sft": sft_stage, "merge_sft": merge_sft_stage, "eval": eval_stage,
+    "report": report_stage,
+}
 
 
 def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[Stage]:
@@ -339,198 +509,20 @@ def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[
     Returns:
         One :class:`Stage` per name in :data:`verl_rise.schedule.STAGES`, in that order.
     """
-    L = RunLayout(config.run_dir)
-    py = _python(config)
-    train = str(config.data.train)
-    held_out = [str(p) for p in config.data.held_out.values()]
-    base_env = {"PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1", **config.launch.env}
-    reuse, _ = reuse_rl_validation(config, options)
-    stages: list[Stage] = []
-
-    # 1. RL: GRPO with the RISE recipe. Validation on the held-out sets before the first step (the base model) and
-    #    after the last (the RL model) feeds the evaluation table when reuse is on.
-    rl_args = [
-        *_main_ppo(config),
-        *config.stage_overrides("rl"),
-        f"data.train_files={hydra_value(train)}",
-        f"data.val_files={hydra_list(held_out)}",
-        f"actor_rollout_ref.model.path={hydra_value(str(config.model))}",
-        f"trainer.default_local_dir={hydra_value(str(L.rl_ckpt))}",
-        f"trainer.validation_data_dir={hydra_value(str(L.rl_val_dumps))}",
-        f"trainer.logger={_loggers(config)}",
-        "trainer.resume_mode=auto",
-        # Held-out sets are evaluated whole (profiles may cap validation, e.g. cpu_tiny: 8 rows).
-        "data.val_max_samples=-1",
-    ]
-    if reuse:
-        rl_args.append("trainer.val_before_train=true")
-    stages.append(Stage("rl", L.stage("rl"), [Step(
-        "main_ppo", rl_args,
-        outputs=[L.rl_ckpt, L.rl_metrics, L.rl_val_dumps],
-        inputs=[config.model, config.data.train, *config.data.held_out.values(), _recipes_input(config)],
-        env={**base_env, "VERL_FILE_LOGGER_PATH": str(L.rl_metrics / "attempt-{attempt}.jsonl")},
-        resumable=True,
-        note="GRPO (RL incentivization); rerunning resumes from the newest checkpoint (trainer.resume_mode=auto)",
-    )], "RL: GRPO with the RISE recipe (verl main_ppo)"))
-
-    # 2. Merge the last RL checkpoint to a Hugging Face model directory.
-    stages.append(Stage("merge_rl", L.stage("merge_rl"), [Step(
-        "model_merger",
-        [py, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
-         "--local_dir", latest_checkpoint(L.rl_ckpt, "actor"), "--target_dir", str(L.rl_hf)],
-        outputs=[L.rl_hf], upstream=["rl"], env=base_env,
-        note="verl's model merger: newest RL checkpoint -> HF model",
-    )], "merge the RL checkpoint to HF (verl.model_merger)"))
-
-    # 3. Pass-rate sweep: k samples per training prompt from the RL model (validation-only run), then ingest.
-    sweep_args = _validation_run(config, L, str(L.rl_hf), L.stage("sweep"), [train], train, [
-        *config.stage_overrides("sweep"),
-        f"actor_rollout_ref.rollout.val_kwargs.n={config.sweep.k}",
-        "actor_rollout_ref.rollout.val_kwargs.do_sample=true",
-        f"actor_rollout_ref.rollout.val_kwargs.temperature={config.sweep.temperature}",
-        f"actor_rollout_ref.rollout.val_kwargs.top_p={config.sweep.top_p}",
-        f"reward.custom_reward_function.path={SWEEP_REWARD}",
-        "reward.custom_reward_function.name=compute_score",
-    ])
-    sweep_env = {**base_env, "VERL_FILE_LOGGER_PATH": str(L.stage("sweep") / "metrics.jsonl")}
-    stages.append(Stage("sweep", L.stage("sweep"), [
-        Step("sample", sweep_args, outputs=[L.sweep_dumps, L.stage("sweep") / "metrics.jsonl"],
-             inputs=[config.data.train, _recipes_input(config)], upstream=["merge_rl"], env=sweep_env,
-             note=f"post-RL sweep: {config.sweep.k} responses per training prompt at temperature "
-                  f"{config.sweep.temperature} (validation-only main_ppo)"),
-        Step("ingest", [py, "-m", "verl_rise.passrate", "ingest-dumps", str(L.sweep_dumps), "--dir",
-                        str(L.sweep_stats), "--quiet"],
-             outputs=[L.sweep_stats], env=base_env, note="per-prompt pass rates from the sweep's dumps"),
-    ], "post-RL pass-rate sweep (verl validation-only run + ingest)"))
-
-    # 4. Export the hard / inconsistent / solved split.
-    stages.append(Stage("export", L.export, [Step(
-        "export",
-        [py, "-m", "verl_rise.passrate", "export", "--stats", str(L.sweep_stats), "--dataset", train,
-         "--out", str(L.export), "--quiet", *config.stage_overrides("export")],
-        outputs=[L.export / name for name in EXPORT_FILES], inputs=[config.data.train], upstream=["sweep"],
-        env=base_env, note="hard / inconsistent / solved split with pass-rate columns",
-    )], "export the pass-rate split (verl_rise.passrate export)"))
-
-    # 5. Build the SFT set: self-distillation for inconsistent prompts, expert trajectories for hard ones.
-    sft_args: list[Arg] = [py, "-m", "verl_rise.sft_data", "build", "--export-dir", str(L.export),
-                           "--out", str(L.sft_data), "--tokenizer", str(L.rl_hf), "--no-progress"]
-    expert = config.expert
-    for f in expert.files:
-        sft_args += ["--expert-file", str(f)]
-    if expert.files:
-        sft_args += ["--expert-key", expert.key]
-        if expert.image_root is not None:
-            sft_args += ["--expert-image-root", str(expert.image_root)]
-    if expert.endpoint is not None:
-        sft_args += ["--endpoint-base-url", expert.endpoint.base_url, "--endpoint-model", expert.endpoint.model,
-                     "--api-key-env", expert.endpoint.api_key_env,
-                     "--samples-per-prompt", str(expert.endpoint.samples_per_prompt)]
-    sft_args += config.stage_overrides("sft_data")
-    stages.append(Stage("sft_data", L.sft_data, [Step(
-        "build", sft_args, outputs=[L.sft_data / name for name in SFT_DATA_FILES], inputs=list(expert.files),
-        upstream=["export", "merge_rl"], env=base_env, precheck=lambda: check_expert_source(config, L),
-        note="SFT set: self-distilled responses (inconsistent) + verified expert trajectories (hard)",
-    )], "build the SFT set (verl_rise.sft_data build)"))
-
-    # 6. SFT of the RL model (verl's SFT trainer under torchrun).
-    sft_train = [
-        py, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
-        f"--nproc_per_node={config.launch.sft_nproc_per_node}",
-        "-m", "verl.trainer.sft_trainer", "--config-path", str(config.recipes), "--config-name", config.profiles.sft,
-        *config.stage_overrides("sft"),
-        f"data.train_files={hydra_value(str(L.sft_data / 'sft.parquet'))}",
-        f"model.path={hydra_value(str(L.rl_hf))}",
-        f"trainer.default_local_dir={hydra_value(str(L.sft_ckpt))}",
-        f"trainer.logger={_loggers(config)}",
-        "trainer.resume_mode=auto",
-    ]
-    stages.append(Stage("sft", L.stage("sft"), [Step(
-        "sft_trainer", sft_train, outputs=[L.sft_ckpt, L.sft_metrics], inputs=[_recipes_input(config)],
-        upstream=["sft_data", "merge_rl"], resumable=True,
-        env={**base_env, **({"VERL_PLATFORM": options.sft_platform} if options.sft_platform else {}),
-             "VERL_FILE_LOGGER_PATH": str(L.sft_metrics / "attempt-{attempt}.jsonl")},
-        precheck=lambda: check_sft_set(L),
-        note="SFT enhancement of the RL model; rerunning resumes from the newest checkpoint",
-    )], "SFT of the RL model (verl sft_trainer)"))
-
-    # 7. Merge the last SFT checkpoint.
-    stages.append(Stage("merge_sft", L.stage("merge_sft"), [Step(
-        "model_merger",
-        [py, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
-         "--local_dir", latest_checkpoint(L.sft_ckpt), "--target_dir", str(L.sft_hf)],
-        outputs=[L.sft_hf], upstream=["sft"], env=base_env,
-        note="verl's model merger: newest SFT checkpoint -> HF model",
-    )], "merge the SFT checkpoint to HF (verl.model_merger)"))
-
-    # 8. Evaluation on the held-out sets.
-    stages.append(Stage("eval", L.stage("eval"), _eval_steps(config, L, reuse, base_env),
-                        "evaluate base / RL / SFT on the held-out sets (verl validation)"))
-
-    # 9. Report.
-    stages.append(Stage("report", L.report, [Step(
-        "report", [py, "-m", "verl_rise.schedule.report", "--run-dir", str(config.run_dir)],
-        outputs=[L.report], upstream=["rl", "sweep", "export", "sft_data", "sft", "eval"], env=base_env,
-        note="markdown + PNG report",
-    )], "write the report (markdown + PNGs)"))
-
-    assert tuple(s.name for s in stages) == STAGES
-    return stages
+    ctx = _Context(
+        config=config, options=options, layout=RunLayout(config.run_dir), python=_python(config),
+        train=str(config.data.train), held_out=[str(p) for p in config.data.held_out.values()],
+        env={"PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1", **config.launch.env},
+        reuse_rl_validation=reuse_rl_validation(config, options)[0],
+    )
+    assert tuple(STAGE_BUILDERS) == STAGES
+    return [build(ctx) for build in STAGE_BUILDERS.values()]
 
 
-def _eval_steps(config: RunConfig, L: RunLayout, reuse: bool, env: dict[str, str]) -> list[Step]:
-    held_out = [str(p) for p in config.data.held_out.values()]
-    models: dict[str, tuple[str, list[str]]] = {
-        "base": (str(config.model), []),
-        "rl": (str(L.rl_hf), ["merge_rl"]),
-        "sft": (str(L.sft_hf), ["merge_sft"]),
-    }
-    steps: list[Step] = []
-    collect = [_python(config), "-m", "verl_rise.schedule.evaluate", "--out", str(L.eval_results)]
-    for name in sorted(config.data.held_out):
-        collect += ["--held-out", f"{name}={config.data.held_out[name]}"]
-    inputs_base = [config.model]
-    for model, (path, upstream) in models.items():
-        inputs = inputs_base if model == "base" else []
-        if reuse and model in ("base", "rl"):
-            collect += ["--greedy", f"{model}={L.rl_metrics}@{'first' if model == 'base' else 'last'}"]
-        else:
-            out = L.eval_run(model, "greedy")
-            steps.append(Step(
-                f"{model}_greedy",
-                _validation_run(config, L, path, out, held_out, held_out[0], config.stage_overrides("eval")),
-                outputs=[out], inputs=[*inputs, *config.data.held_out.values(), _recipes_input(config)], upstream=upstream,
-                after=[], env={**env, "VERL_FILE_LOGGER_PATH": str(out / "metrics.jsonl")},
-                note=f"{model} model, greedy (accuracy = pass@1) on the held-out sets",
-            ))
-            collect += ["--greedy", f"{model}={out / 'metrics.jsonl'}@first"]
-        if config.eval.pass_at_k is not None:
-            out = L.eval_run(model, "sampled")
-            n = config.eval.samples
-            steps.append(Step(
-                f"{model}_sampled",
-                _validation_run(config, L, path, out, held_out, held_out[0], [
-                    *config.stage_overrides("eval"),
-                    f"actor_rollout_ref.rollout.val_kwargs.n={n}",
-                    "actor_rollout_ref.rollout.val_kwargs.do_sample=true",
-                    f"actor_rollout_ref.rollout.val_kwargs.temperature={config.sweep.temperature}",
-                    f"actor_rollout_ref.rollout.val_kwargs.top_p={config.sweep.top_p}",
-                    f"reward.custom_reward_function.path={SWEEP_REWARD}",
-                    "reward.custom_reward_function.name=compute_score",
-                ]),
-                outputs=[out], inputs=[*inputs, *config.data.held_out.values(), _recipes_input(config)], upstream=upstream,
-                after=[], env={**env, "VERL_FILE_LOGGER_PATH": str(out / "metrics.jsonl")},
-                note=f"{model} model, {n} samples per prompt for pass@{config.eval.pass_at_k}",
-            ))
-            collect += ["--sampled", f"{model}={out / 'dumps'}"]
-    if config.eval.pass_at_k is not None:
-        collect += ["--k", str(config.eval.pass_at_k)]
-    steps.append(Step(
-        "collect", collect, outputs=[L.eval_results], inputs=list(config.data.held_out.values()),
-        upstream=["rl"] if reuse else [], after=[s.name for s in steps], env=env,
-        note="accuracy (pass@1) and pass@k per model and data_source -> eval/results.json",
-    ))
-    return steps
+def owned_override_keys(stages: list[Stage]) -> dict[str, set[str]]:
+    """``{stage name: Hydra keys its steps set themselves}``: a user override of one of them is refused by the
+    pre-flight (the run config's fields set them instead)."""
+    return {stage.name: {k for step in stage.steps for k in step.owned_keys} for stage in stages}
 
 
 #: What the export writes (verl_rise.passrate export); the stage is complete when all exist.

@@ -27,13 +27,14 @@ from typing import Optional
 
 from verl_rise.schedule.config import RunConfig
 from verl_rise.schedule.plan import (
-    RUNNER_KEYS,
     Deferred,
     PlanOptions,
     Stage,
     build_plan,
-    override_key,
+    owned_override_keys,
 )
+from verl_rise.verl_commands import override_key
+from verl_rise.verl_ext.startup_checks import verl_ppo_startup_checks, verl_sft_startup_checks
 
 #: Columns every RL parquet written by data_prep has (verl's RLHFDataset reads them).
 RL_COLUMNS = ("data_source", "prompt", "reward_model", "extra_info")
@@ -105,9 +106,7 @@ def _check_files(config: RunConfig, errors: list[str], warnings: list[str]) -> N
 
 
 def _check_override_keys(config: RunConfig, errors: list[str]) -> None:
-    owned = {"rl": RUNNER_KEYS["rl"], "sweep": RUNNER_KEYS["sweep"], "eval": RUNNER_KEYS["eval"],
-             "sft": RUNNER_KEYS["sft"]}
-    for stage, keys in owned.items():
+    for stage, keys in owned_override_keys(build_plan(config)).items():
         for item in config.stage_overrides(stage):
             if override_key(item) in keys:
                 errors.append(f"overrides.{stage}: {item!r} sets {override_key(item)}, which the runner sets itself "
@@ -135,51 +134,6 @@ def compose(config_dir: str, name: str, overrides: list[str]):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=config_dir, version_base=None):
         return hydra_compose(config_name=name, overrides=overrides)
-
-
-def verl_ppo_startup_checks(cfg):
-    """What ``main_ppo`` checks before it needs a GPU: verl's ``validate_config``, resolution, the v1 trainer's
-    constructor (replay buffer / DAPO filter checks) and the dataclass conversion of the sections the workers
-    convert (verl/trainer/main_ppo.py main, trainer/ppo/v1 TaskRunnerV1.run, workers/engine_workers.py).
-
-    Returns:
-        The v1 trainer object verl built (its replay buffer and checkpoint callback are the configured ones).
-
-    Raises:
-        Exception: whatever verl raises.
-    """
-    from omegaconf import OmegaConf
-    from verl.trainer.ppo.utils import need_critic, need_reference_policy
-    from verl.trainer.ppo.v1 import get_trainer_cls
-    from verl.utils.config import omega_conf_to_dataclass, validate_config
-    from verl.utils.device import auto_set_device
-
-    cfg = cfg.copy()
-    auto_set_device(cfg)
-    validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
-    OmegaConf.resolve(cfg)
-    trainer = get_trainer_cls(cfg.trainer.v1.trainer_mode)(config=cfg)
-    sections = ["actor_rollout_ref.model", "actor_rollout_ref.actor", "actor_rollout_ref.rollout",
-                "actor_rollout_ref.rollout.checkpoint_engine", "algorithm"]
-    if need_reference_policy(cfg):
-        sections.append("actor_rollout_ref.ref")
-    if need_critic(cfg):
-        sections.append("critic")
-    for section in sections:
-        omega_conf_to_dataclass(OmegaConf.select(cfg, section))
-    return trainer
-
-
-def verl_sft_startup_checks(cfg) -> None:
-    """The dataclass conversions ``verl.trainer.sft_trainer.SFTTrainer._build_config`` does first.
-
-    Raises:
-        Exception: whatever verl raises.
-    """
-    from verl.utils.config import omega_conf_to_dataclass
-
-    for section in ("model", "engine", "optim", "checkpoint", "profiler"):
-        omega_conf_to_dataclass(cfg[section])
 
 
 def _stand_in(overrides: list[str], base_model: Path, keys: tuple[str, ...]) -> list[str]:

@@ -20,7 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from verl_rise.atomic import atomic_path, write_text_atomic
+from data_prep.atomic import atomic_path, write_text_atomic
+from verl_rise.file_logger import read_step_metrics
+from verl_rise.processes import format_seconds
 from verl_rise.schedule import STAGES
 from verl_rise.schedule.manifest import read_manifest
 
@@ -62,26 +64,6 @@ def results_table(run_dir: Path) -> str:
             row += [_pct(m.get("pass_at_k", {}).get(ds)) for ds in sources]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
-
-
-def read_metrics(path: Path) -> dict[int, dict]:
-    """``{step: merged metrics}`` from verl file-logger JSONL (a file or a directory of per-attempt files; later
-    attempts win at the same step, as a resumed run replays from its checkpoint)."""
-    from verl_rise.schedule.evaluate import metric_files
-
-    steps: dict[int, dict] = {}
-    try:
-        files = metric_files(path)
-    except ValueError:
-        return {}
-    for f in files:
-        seen: dict[int, dict] = {}
-        for line in f.read_text().splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                seen.setdefault(int(entry["step"]), {}).update(entry["data"])
-        steps.update(seen)
-    return dict(sorted(steps.items()))
 
 
 def _figure(ncols: int, width: float = 5.0, height: float = 3.5):
@@ -167,11 +149,6 @@ def plot_stage_times(rows: list[dict], out: Path) -> Path:
     return out
 
 
-def _fmt_s(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def _copy(src: Path, dst: Path) -> Optional[Path]:
     if not src.is_file():
         return None
@@ -232,7 +209,7 @@ def write_report(run_dir: Path) -> Path:
         md.append("")
 
     md += ["## RL (GRPO)", ""]
-    rl_metrics = read_metrics(run_dir / "rl" / "metrics")
+    rl_metrics = read_step_metrics(run_dir / "rl" / "metrics", missing_ok=True)
     rl_png = plot_rl_curves(rl_metrics, out / "rl_curves.png")
     if rl_png:
         md += [f"![RL curves]({rl_png.name})", ""]
@@ -275,16 +252,16 @@ def write_report(run_dir: Path) -> Path:
         png = _copy(run_dir / "sft_data" / "stats.png", out / "sft_set.png")
         if png:
             md += [f"![SFT set]({png.name})", ""]
-    sft_png = plot_sft_loss(read_metrics(run_dir / "sft" / "metrics"), out / "sft_loss.png")
+    sft_png = plot_sft_loss(read_step_metrics(run_dir / "sft" / "metrics", missing_ok=True), out / "sft_loss.png")
     if sft_png:
         md += [f"![SFT loss]({sft_png.name})", ""]
 
     md += ["## Stages", ""]
     rows = stage_times(run_dir)
     md += ["| stage | status | attempts | wall time |", "|---|---|---|---|"]
-    md += [f"| {r['stage']} | {r['status']} | {r['attempts']} | {_fmt_s(r['wall_s'])} |" for r in rows]
+    md += [f"| {r['stage']} | {r['status']} | {r['attempts']} | {format_seconds(r['wall_s'])} |" for r in rows]
     total = sum(r["wall_s"] for r in rows)
-    md += [f"| total | | | {_fmt_s(total)} |", ""]
+    md += [f"| total | | | {format_seconds(total)} |", ""]
     png = plot_stage_times(rows, out / "stage_times.png")
     md += [f"![stage wall time]({png.name})", ""]
     path = out / "report.md"

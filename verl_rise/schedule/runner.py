@@ -35,6 +35,7 @@ from typing import Optional
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from verl_rise.processes import format_seconds, kill_process_tree, last_log_line, log_tail
 from verl_rise.schedule import STAGES
 from verl_rise.schedule.fingerprint import HashCache, stable_hash
 from verl_rise.schedule.manifest import (
@@ -131,73 +132,11 @@ def _pid_alive(pid: Optional[int], started: Optional[float]) -> bool:
         return False
 
 
-def _kill_tree(proc: subprocess.Popen, grace_s: float) -> None:
-    """SIGTERM the step's process tree (Ray daemons and torchrun ranks included), SIGKILL what is left."""
-    import psutil
-
-    try:
-        family = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.Error:
-        family = []
-    for p in [*family]:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)  # the step runs in its own session: its group id is its pid
-    except OSError:
-        pass
-    try:
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        pass
-    for p in [*family]:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    proc.wait()
-
-
-def _last_line(path: Path, limit: int = 100) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 4096))
-            tail = f.read().decode(errors="replace")
-    except OSError:
-        return ""
-    # tqdm writes \r-separated updates; the last non-empty piece is what a terminal would show.
-    pieces = [p.strip() for p in tail.replace("\r", "\n").split("\n") if p.strip()]
-    line = pieces[-1] if pieces else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def log_tail(path: Path, n: int = 30) -> str:
-    """The last ``n`` lines of a log file ('' when unreadable)."""
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(lines[-n:])
-
-
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
-
-
-def _fmt_s(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 class _RunDirLock:
@@ -386,16 +325,16 @@ class Runner:
         try:
             with Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[name]}[/]"), TimeElapsedColumn(),
                           TextColumn("{task.description}"), console=self.console, transient=True) as progress:
-                task = progress.add_task(_last_line(log), name=f"{stage.name}/{step.name}")
+                task = progress.add_task(last_log_line(log), name=f"{stage.name}/{step.name}")
                 while True:
                     try:
                         proc.wait(timeout=self.options.poll_s)
                         break
                     except subprocess.TimeoutExpired:
-                        progress.update(task, description=_last_line(log))
+                        progress.update(task, description=last_log_line(log))
         except KeyboardInterrupt:
             self.console.print(f"[yellow]stopping {stage.name}/{step.name} (pid {proc.pid})[/]")
-            _kill_tree(proc, self.options.stop_grace_s)
+            kill_process_tree(proc, self.options.stop_grace_s)
             self._finish(attempt, rec, INTERRUPTED, proc.returncode, start)
             write_manifest(stage.directory, manifest)
             raise RunInterrupted(f"interrupted during {stage.name}/{step.name}; rerun the same command to "
@@ -412,7 +351,7 @@ class Runner:
             why = f"exit status {code}" if code != 0 else f"exit status 0 but outputs missing: {missing}"
             raise StageFailed(f"stage {stage.name} step {step.name} failed ({why}); log: {log}\n"
                               f"--- last lines of the log ---\n{log_tail(log)}")
-        self.console.print(f"[green]✓ {stage.name}/{step.name}[/] {_fmt_s(attempt.wall_s or 0)}")
+        self.console.print(f"[green]✓ {stage.name}/{step.name}[/] {format_seconds(attempt.wall_s or 0)}")
 
     @staticmethod
     def _finish(attempt: Attempt, rec: StepRecord, status: str, code: Optional[int], start: float) -> None:

@@ -32,13 +32,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from verl_rise.atomic import write_text_atomic
+from data_prep.atomic import write_text_atomic
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.endpoint import EndpointConfig, query_endpoint
 from verl_rise.sft_data.expert import verify_candidate
 from verl_rise.sft_data.expert_file import read_expert_file
 from verl_rise.sft_data.inputs import BUCKETS, HARD, INCONSISTENT, ExportTables, PromptRow
-from verl_rise.sft_data.outputs import write_jsonl, write_llamafactory, write_sft_parquet
+from data_prep.writer import write_jsonl
+from verl_rise.sft_data.outputs import write_llamafactory, write_sft_parquet
 from verl_rise.sft_data.rewrite import MIN_REASONING_CHARS
 from verl_rise.sft_data.selection import NEAR_DUP_THRESHOLD, normalized, select
 from verl_rise.sft_data.self_distill import MAX_PER_PROMPT, self_distill
@@ -224,7 +225,7 @@ def _endpoint(cfg: BuildConfig, ledger: _Ledger, hard_rows: list[PromptRow], row
 def _sft_row(cand: R.Candidate, row: PromptRow) -> dict[str, Any]:
     messages = [dict(m) for m in row.messages]
     if not messages or messages[0]["role"] != "system":
-        from verl_rise.prompts import METIS_RISE_SYSTEM_PROMPT
+        from data_prep.prompts import METIS_RISE_SYSTEM_PROMPT
 
         messages.insert(0, {"role": "system", "content": METIS_RISE_SYSTEM_PROMPT})
     messages.append({"role": "assistant", "content": cand.text})

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from verl_rise.atomic import AtomicFile, atomic_path, write_text_atomic
+from data_prep.atomic import AtomicFile, atomic_path, write_text_atomic
 
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 IMAGE_TYPE = pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
@@ -87,16 +87,6 @@ def write_sft_parquet(path: str | os.PathLike, rows: Iterable[dict[str, Any]], r
         raise
     file.commit()
     return written
-
-
-def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
-    """Write one JSON object per line, atomically. Returns the count."""
-    n = 0
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
-            n += 1
-    return n
 
 
 def _image_file_name(data: bytes) -> str:

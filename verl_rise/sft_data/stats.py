@@ -91,7 +91,7 @@ def write_png(path: str | os.PathLike, by_source_bucket: dict[str, dict[str, int
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from verl_rise.atomic import atomic_path
+    from data_prep.atomic import atomic_path
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     sources = sorted(by_source_bucket)

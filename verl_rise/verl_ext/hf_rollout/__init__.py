@@ -7,24 +7,24 @@ actor's updated weights are copied into it at every step through verl's naive ch
 
 Pieces (each registered with verl by :func:`register`, which the ``verl.plugins`` entry point runs):
 
-* :class:`~verl_rise.hf_rollout.adapter.HFServerAdapter` (``BaseRollout``, in each trainer rank):
+* :class:`~verl_rise.verl_ext.hf_rollout.adapter.HFServerAdapter` (``BaseRollout``, in each trainer rank):
   ``_ROLLOUT_REGISTRY[("hf", "async")]`` (verl/workers/rollout/base.py:88; read by ``get_rollout_class``,
   verl/workers/engine_workers.py:667 and verl/checkpoint_engine/base.py:343).
-* :class:`~verl_rise.hf_rollout.replica.HFReplica` (``RolloutReplica``): ``RolloutReplicaRegistry.register("hf")``
+* :class:`~verl_rise.verl_ext.hf_rollout.replica.HFReplica` (``RolloutReplica``): ``RolloutReplicaRegistry.register("hf")``
   (verl/workers/rollout/replica.py:299; read by ``LLMServerManager``, verl/workers/rollout/llm_server.py:392).
-* :class:`~verl_rise.hf_rollout.server.HFRolloutServer` (Ray actor): batched ``generate`` -> ``TokenOutput``.
-* :mod:`~verl_rise.hf_rollout.sampling`: per-row temperature / top-k / top-p / repetition penalty, banned vision
+* :class:`~verl_rise.verl_ext.hf_rollout.server.HFRolloutServer` (Ray actor): batched ``generate`` -> ``TokenOutput``.
+* :mod:`~verl_rise.verl_ext.hf_rollout.sampling`: per-row temperature / top-k / top-p / repetition penalty, banned vision
   placeholder tokens, processed log-probs.
 """
 
 from __future__ import annotations
 
 ROLLOUT_NAME = "hf"
-ADAPTER_FQN = "verl_rise.hf_rollout.adapter.HFServerAdapter"
+ADAPTER_FQN = "verl_rise.verl_ext.hf_rollout.adapter.HFServerAdapter"
 
 
 def _load_replica():
-    from verl_rise.hf_rollout.replica import HFReplica
+    from verl_rise.verl_ext.hf_rollout.replica import HFReplica
 
     return HFReplica
 
@@ -44,7 +44,7 @@ def register() -> None:
     if not isinstance(registry, dict) or ("vllm", "async") not in registry:
         raise RuntimeError(
             "verl.workers.rollout.base._ROLLOUT_REGISTRY is missing or changed (verl 0.9.1 has a dict keyed by "
-            "(name, mode)); update verl_rise/hf_rollout/__init__.py for this verl version"
+            "(name, mode)); update verl_rise/verl_ext/hf_rollout/__init__.py for this verl version"
         )
     if not callable(getattr(RolloutReplicaRegistry, "register", None)):
         raise RuntimeError("verl's RolloutReplicaRegistry.register is missing (verl 0.9.1 replica.py:299)")

@@ -5,9 +5,9 @@ On a machine with no GPU, no dataset and no model files:
 1. generate the built-in visual math problems (``python -m data_prep.generator``): training prompts and a held-out
    test set (different seeds);
 2. build the tiny Qwen2.5-VL with its self-trained tokenizer (``python -m verl_rise.tiny_model --no-files``) and
-   teach it the answer format with guessed answers (:mod:`verl_rise.schedule.demo_base`: the stand-in for an
+   teach it the answer format with guessed answers (:mod:`verl_rise.demo.base_model`: the stand-in for an
    instruct model);
-3. write the demo expert's worked solutions (:mod:`verl_rise.schedule.demo_expert`, generated data only);
+3. write the demo expert's worked solutions (:mod:`verl_rise.demo.expert`, generated data only);
 4. run ``verl-rise run`` on ``<out>/demo.yaml``: RL (GRPO, verl main_ppo on the CPU backend) -> merge -> pass-rate
    sweep -> export -> SFT set -> SFT (verl sft_trainer) -> merge -> evaluation -> report, with the ``cpu_tiny``
    profiles;
@@ -95,8 +95,8 @@ def _step(console: Console, what: str, target: Path, make: Callable[[], object])
 def prepare_inputs(inputs: Path, console: Console) -> None:
     """Generate the problems, the base model and the demo expert file under ``inputs`` (skipping what exists)."""
     from data_prep import generator
-    from verl_rise.schedule.demo_base import warm_up
-    from verl_rise.schedule.demo_expert import write_expert_file
+    from verl_rise.demo.base_model import warm_up
+    from verl_rise.demo.expert import write_expert_file
     from verl_rise.tiny_model import build_tiny_model
 
     inputs.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""``HFReplica``: the ``RolloutReplica`` that launches one :class:`~verl_rise.hf_rollout.server.HFRolloutServer`.
+"""``HFReplica``: the ``RolloutReplica`` that launches one :class:`~verl_rise.verl_ext.hf_rollout.server.HFRolloutServer`.
 
 verl's ``LLMServerManager`` builds one replica per ``tp * dp * pp`` trainer ranks
 (verl/workers/rollout/llm_server.py:392-460) and, for the colocated ("hybrid") sync trainer, calls
@@ -13,7 +13,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from verl.workers.rollout.replica import RolloutReplica
 
-from verl_rise.hf_rollout.server import HFRolloutServer
+from verl_rise.verl_ext.hf_rollout.server import HFRolloutServer
 
 #: Ray actor name of a replica's server; the adapter in the trainer ranks finds it by this name.
 SERVER_NAME = "hf_server_{replica_rank}{name_suffix}"
@@ -25,7 +25,7 @@ def server_name(replica_rank: int, name_suffix: str = "") -> str:
 
 
 class HFReplica(RolloutReplica):
-    """Rollout replica backed by HF transformers ``generate`` (see :mod:`verl_rise.hf_rollout`)."""
+    """Rollout replica backed by HF transformers ``generate`` (see :mod:`verl_rise.verl_ext.hf_rollout`)."""
 
     async def launch_servers(self):
         """Start the server actor, wait until its model is loaded, and publish its handle.

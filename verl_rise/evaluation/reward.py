@@ -1,6 +1,6 @@
 """verl validation reward for the six OpenCompass reasoning benchmarks, dispatching on ``data_source``.
 
-    reward.custom_reward_function.path=pkg://reward_fns.benchmarks
+    reward.custom_reward_function.path=pkg://verl_rise.evaluation.reward
     reward.custom_reward_function.name=compute_score
     +reward.custom_reward_function.reward_kwargs.extract=lenient     # or strict (default lenient)
 
@@ -10,19 +10,16 @@ is scored by that benchmark's own rules from its TSV columns in ``extra_info["vl
 RISE reward (``reward_fns.rise.compute_score``). verl logs the returned keys per data_source, so one validation
 run reports strict and lenient accuracy side by side; the benchmark-level aggregates (DynaMath worst case, WeMath
 scores) are computed from the dumped samples with ``verl_rise.evaluation.aggregate``.
+
+It lives in verl_rise (not reward_fns) because reward_fns depends on nothing of ours (docs/architecture.md); the RISE
+reward stays usable without verl-rise, this one needs it installed.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if __package__ in (None, ""):
-    # Loaded by file path (verl's load_module): make the sibling modules importable as `reward_fns`.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from reward_fns.format import format_check  # noqa: E402
-from reward_fns.rise import compute_score as rise_compute_score  # noqa: E402
+from reward_fns.format import format_check
+from reward_fns.rise import compute_score as rise_compute_score
+from verl_rise.evaluation.benchmarks import benchmark_of, score_row
 
 
 def compute_score(
@@ -54,8 +51,6 @@ def compute_score(
         ValueError: ``extract`` is not strict/lenient, or a benchmark row lacks ``extra_info["vlmeval"]`` or a field
             its rules need (a data error that must stop validation rather than score 0 silently).
     """
-    from verl_rise.evaluation.benchmarks import benchmark_of, score_row
-
     if extract not in ("strict", "lenient"):
         raise ValueError(f"reward_kwargs.extract must be 'strict' or 'lenient', got {extract!r}")
     benchmark = benchmark_of(data_source)

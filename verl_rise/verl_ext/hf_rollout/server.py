@@ -8,7 +8,7 @@ verl/workers/rollout/replica.py:39), plus the control calls a ``RolloutReplica``
 Concurrent ``generate`` calls (verl's agent-loop workers send one request per rollout, concurrently) are queued
 and run together: requests that arrive within ``batch_wait_s`` of each other, up to ``max_batch_size``, go into
 one left-padded ``model.generate`` call. Each row keeps its own sampling parameters, token budget and log-probs
-(:mod:`verl_rise.hf_rollout.sampling`).
+(:mod:`verl_rise.verl_ext.hf_rollout.sampling`).
 
 Images: ``prompt_ids`` arrive with the ``<|image_pad|>`` runs already expanded and ``image_data`` as PIL images
 (verl/experimental/agent_loop/single_turn_agent_loop.py). Pixel values and ``image_grid_thw`` are built exactly
@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 import torch
 
-from verl_rise.hf_rollout.sampling import RowwiseSamplingProcessor, SamplingParams, neutral_generation_kwargs
+from verl_rise.verl_ext.hf_rollout.sampling import RowwiseSamplingProcessor, SamplingParams, neutral_generation_kwargs
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
@@ -494,8 +494,6 @@ class HFRolloutServer:
     async def abort_all_requests(self, reset_prefix_cache: bool = True, reject_request: bool = False) -> dict[str, Any]:
         """Stop the running batch early, fail the queued requests as "aborted" and hold new ones until
         :meth:`resume_generation` (or, with ``reject_request``, answer them "aborted" at once)."""
-        from verl.workers.rollout.replica import TokenOutput  # noqa: F401  (same result shape as generate)
-
         self._ensure_loop_state()
         self._paused = True
         self._rejecting = reject_request

@@ -13,7 +13,7 @@ free-form prompt. The model learns the format and a uniform guess, not the task:
 on about 1/(number of options) of the choice prompts (pass rate between 0 and 1: self-distillation) and almost never
 on the free-form ones (hard: expert trajectories). It is a demo fixture, not a stage of Metis-RISE.
 
-    python -m verl_rise.schedule.demo_base --model tiny/ --data train.parquet --out base/
+    python -m verl_rise.demo.base_model --model tiny/ --data train.parquet --out base/
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from verl_rise.chat import rl_row_messages
+from verl_rise.demo.chat import rl_row_messages
+from verl_rise.recipes import cpu_tiny_pixel_range
 
 #: Image pixel range of the cpu_tiny recipes (data.mm_processor_kwargs): the prompts look as they will in RL.
-CPU_TINY_MM_KWARGS = {"min_pixels": 3136, "max_pixels": 100352}
+CPU_TINY_MM_KWARGS = cpu_tiny_pixel_range()
 GUESS_TEMPLATE = "<think> I guess. </think><answer> $\\boxed{{{}}}$ </answer>"
 
 
@@ -135,7 +136,7 @@ def warm_up(model_dir: Path, data: Path, out: Path, *, steps: int = 60, lr: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m verl_rise.schedule.demo_base", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m verl_rise.demo.base_model", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="tiny model (python -m verl_rise.tiny_model)")
     parser.add_argument("--data", type=Path, required=True, help="RL parquet (python -m data_prep.generator)")
     parser.add_argument("--out", type=Path, required=True)

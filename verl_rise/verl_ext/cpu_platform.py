@@ -42,14 +42,15 @@ from contextlib import contextmanager
 from types import ModuleType, SimpleNamespace
 from typing import Any, Optional
 
+from verl_rise.verl_ext.compat import VerlCompatError, require_attr, require_supported_verl
+
 PLATFORM_NAME = "cpu"
-SUPPORTED_VERL = "0.9."
 
 # Set when activate() failed in a process that selected this platform; PlatformCPU() then raises it.
 _ACTIVATION_ERROR: Optional[str] = None
 
 
-class CPUPlatformPatchError(RuntimeError):
+class CPUPlatformPatchError(VerlCompatError):
     """A verl internal that the CPU platform has to adjust is not where verl 0.9.1 has it."""
 
 
@@ -59,25 +60,17 @@ def cpu_platform_selected() -> bool:
 
 
 def _check_verl_version() -> str:
-    # verl/__init__.py sets __version__ before it loads plugins, so this works inside ``import verl``.
-    import verl
-
-    version = getattr(verl, "__version__", "unknown")
-    if not version.startswith(SUPPORTED_VERL):
-        raise CPUPlatformPatchError(
-            f"verl-rise's CPU platform patches verl {SUPPORTED_VERL}x internals, but verl {version} is installed; "
-            "pin verl>=0.9.1,<0.10 or update verl_rise/cpu_platform.py"
-        )
-    return version
+    try:
+        return require_supported_verl("CPU platform")
+    except VerlCompatError as exc:
+        raise CPUPlatformPatchError(str(exc)) from None
 
 
 def _require_attr(module: ModuleType, name: str, where: str) -> Any:
-    if not hasattr(module, name):
-        raise CPUPlatformPatchError(
-            f"verl-rise CPU platform: {module.__name__}.{name} not found ({where} in verl 0.9.1); "
-            "verl moved it, update verl_rise/cpu_platform.py"
-        )
-    return getattr(module, name)
+    try:
+        return require_attr(module, name, where, "verl_rise/verl_ext/cpu_platform.py")
+    except VerlCompatError as exc:
+        raise CPUPlatformPatchError(f"verl-rise CPU platform: {exc}") from None
 
 
 def _patch_process_group_backend() -> None:
@@ -149,7 +142,7 @@ def _patch_torchrun_process_group_backend() -> None:
         raise CPUPlatformPatchError(
             "verl.utils.distributed.initialize_global_process_group no longer builds its backend as in verl 0.9.1 "
             '(f"cpu:gloo,{get_device_name()}:{get_nccl_backend()}" passed to torch.distributed.init_process_group); '
-            "update verl_rise/cpu_platform.py"
+            "update verl_rise/verl_ext/cpu_platform.py"
         )
 
     @functools.wraps(original)
@@ -230,7 +223,7 @@ def _make_device_module() -> SimpleNamespace:
         return None
 
     return SimpleNamespace(
-        __name__="verl_rise.cpu_platform.device_module",
+        __name__="verl_rise.verl_ext.cpu_platform.device_module",
         is_available=lambda: True,
         device_count=lambda: 1,
         current_device=lambda: torch.device("cpu"),

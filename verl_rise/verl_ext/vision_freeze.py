@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from verl_rise.plugin import registration_step
+from verl_rise.verl_ext.registry import registration_step
 
 logger = logging.getLogger("verl_rise")
 

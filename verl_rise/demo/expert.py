@@ -12,7 +12,7 @@ The file has one JSON line per problem, ``{"prompt_id", "response", "task"}``, a
 ``python -m verl_rise.sft_data build --expert-file FILE --expert-key prompt_id``, which verifies every response with
 the RISE reward like any other expert source. It is a stand-in for a real expert: use it only with generated data.
 
-    python -m verl_rise.schedule.demo_expert --num 16 --seed 0 --out expert.jsonl
+    python -m verl_rise.demo.expert --num 16 --seed 0 --out expert.jsonl
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-from verl_rise.atomic import atomic_path
+from data_prep.atomic import atomic_path
 
 
 def _count(meta: dict[str, Any], value: int) -> str:
@@ -120,7 +120,7 @@ def write_expert_file(out: Path, num: int, seed: int, **generator_kwargs: Any) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m verl_rise.schedule.demo_expert", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m verl_rise.demo.expert", description=__doc__.split("\n")[0])
     parser.add_argument("--num", type=int, required=True, help="problems, as given to python -m data_prep.generator")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)

@@ -1,11 +1,12 @@
-"""The ``verl.plugins`` entry point: what ``import verl`` runs in every process (driver, Ray workers, torchrun ranks).
+"""Registration steps of the verl-rise plugin and what happened when they ran in this process.
+
+Kept apart from :mod:`verl_rise.verl_ext.plugin` (the entry point) so that the modules defining steps import this
+module, not the entry point: the entry point imports them, and they must not import it back.
 
 verl 0.9.1 loads entry points inside a ``try``/``except`` that logs failures at DEBUG level only
-(verl/__init__.py), so a broken plugin would otherwise fail silently. Every registration step here
-catches its own error, logs it at WARNING level naming the step, and records it in :data:`STATE`, which
+(verl/__init__.py), so a broken plugin would otherwise fail silently. Every registration step catches its own
+error, logs it at WARNING level naming the step, and records it in :data:`STATE`, which
 ``python -m verl_rise.doctor`` reports.
-
-Registration steps are added with :func:`registration_step`; each runs exactly once per process.
 """
 
 from __future__ import annotations
@@ -68,15 +69,3 @@ def load() -> PluginState:
         else:
             STATE.registered.append(name)
     return STATE
-
-
-@registration_step("reward_fns")
-def _check_reward_fns() -> None:
-    # Importing is the check: a missing math-verify should show up at start-up, not in the first reward call.
-    import reward_fns  # noqa: F401
-
-
-from verl_rise import cpu_backend  # noqa: E402,F401  (CPU platform + hf rollout registration steps)
-from verl_rise import vision_freeze  # noqa: E402,F401  (actor.freeze_vision_tower, unimplemented in verl 0.9.1)
-
-load()

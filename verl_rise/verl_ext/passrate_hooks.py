@@ -38,11 +38,11 @@ How the state is saved and restored
 Config keys (``recipes/rise_grpo.yaml`` sets them, so every rise_grpo profile tracks; docs/passrate.md)::
 
     trainer:
-      checkpoint_callback_class: verl_rise.passrate.verl_hooks.PassRateCheckpointCallback
+      checkpoint_callback_class: verl_rise.verl_ext.passrate_hooks.PassRateCheckpointCallback
       v1:
         sampler:
           custom_sampler:
-            path: pkg://verl_rise.passrate.verl_hooks
+            path: pkg://verl_rise.verl_ext.passrate_hooks
             name: build_passrate_replay_buffer
           sampler_kwargs:
             passrate:
@@ -69,14 +69,15 @@ from verl.trainer.ppo.checkpoint_callback import CheckpointCallback
 from verl.trainer.ppo.v1 import replay_buffer as _rb
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer, ReplayBufferAsync
 
+from verl_rise.verl_ext.compat import require_attr
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
 from verl_rise.passrate.records import RecordBatch, RecordError
 
 logger = logging.getLogger(__name__)
 
-SAMPLER_PATH = "pkg://verl_rise.passrate.verl_hooks"
+SAMPLER_PATH = "pkg://verl_rise.verl_ext.passrate_hooks"
 SAMPLER_NAME = "build_passrate_replay_buffer"
-CALLBACK_FQN = "verl_rise.passrate.verl_hooks.PassRateCheckpointCallback"
+CALLBACK_FQN = "verl_rise.verl_ext.passrate_hooks.PassRateCheckpointCallback"
 _TRAIN = "train"
 # verl methods this module wraps or calls; checked at construction so a verl upgrade fails loudly, not silently.
 _REQUIRED_METHODS = ("_clear_groups", "_materialize_batch", "sample", "_sync_metadata_from_transfer_queue")
@@ -120,9 +121,8 @@ class _PassRateRecording:
     def __init__(self, *, passrate: PassRateConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         verl_buffer = super()
-        missing = [m for m in _REQUIRED_METHODS if not callable(getattr(verl_buffer, m, None))]
-        if missing:
-            raise TypeError(f"verl's ReplayBuffer lacks {missing}: this verl version is not supported (need 0.9.x)")
+        for method in _REQUIRED_METHODS:
+            require_attr(verl_buffer, method, "verl/trainer/ppo/v1/replay_buffer.py", "verl_rise/verl_ext/passrate_hooks.py")
         # Created at the first training sample(), not here: verl builds the sampler for validation-only runs
         # and config checks too, which must not create (or, with resume_mode=disable, clear) a tracker dir.
         self.passrate: PassRateRecorder | None = None

@@ -21,7 +21,7 @@ Two things verl 0.9.1's dataset does not do for this set:
 
 Use them with::
 
-    data.custom_cls.path=pkg://verl_rise.sft_data.verl_dataset data.custom_cls.name=RiseSFTDataset
+    data.custom_cls.path=pkg://verl_rise.verl_ext.sft_dataset data.custom_cls.name=RiseSFTDataset
     +data.mm_processor_kwargs.min_pixels=100352 +data.mm_processor_kwargs.max_pixels=12845056
 
 (the ``rise_sft`` recipes set both).
@@ -34,14 +34,13 @@ from typing import Any, Optional
 
 from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
+from verl_rise.verl_ext.compat import require_attr
+
 #: The keys of ``data.mm_processor_kwargs`` that :class:`RiseSFTDataset` applies (and the only ones it accepts).
 PIXEL_KEYS = ("min_pixels", "max_pixels")
 
-if not callable(getattr(MultiTurnSFTDataset, "_build_messages", None)):  # pragma: no cover - verl moved
-    raise ImportError(
-        "verl.utils.dataset.multiturn_sft_dataset.MultiTurnSFTDataset._build_messages (verl 0.9.1) not found: "
-        "RiseSFTDataset resizes images there; update verl_rise/sft_data/verl_dataset.py"
-    )
+require_attr(MultiTurnSFTDataset, "_build_messages", "verl/utils/dataset/multiturn_sft_dataset.py",
+             "verl_rise/verl_ext/sft_dataset.py (RiseSFTDataset resizes images there)")
 
 
 class MixedModalSFTDataset(MultiTurnSFTDataset):

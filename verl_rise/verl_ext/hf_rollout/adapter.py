@@ -24,14 +24,14 @@ import torch
 
 from verl.workers.rollout.base import BaseRollout
 
-from verl_rise.hf_rollout.replica import server_name
+from verl_rise.verl_ext.hf_rollout.replica import server_name
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 
 
 class HFServerAdapter(BaseRollout):
-    """Client of one :class:`~verl_rise.hf_rollout.server.HFRolloutServer` inside a trainer rank."""
+    """Client of one :class:`~verl_rise.verl_ext.hf_rollout.server.HFRolloutServer` inside a trainer rank."""
 
     def __init__(self, config, model_config, device_mesh=None, replica_rank: int = -1, **kwargs: Any):
         super().__init__(config, model_config, device_mesh)
