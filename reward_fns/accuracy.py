@@ -11,8 +11,9 @@ Pipeline for one response (each step bounded before the next runs):
 6. the slow path: math-verify (Kydlíček et al., github huggingface/Math-Verify) in a killable subprocess
    with a hard time limit (:mod:`reward_fns.verifier`).
 
-Verdicts are cached per (ground truth, final answer, options): a GRPO batch repeats each ground truth n
-times and rollouts of one prompt often agree, so most of a batch is cache hits.
+Final verdicts are cached per (ground truth, final answer, options): a GRPO batch repeats each ground truth
+n times and rollouts of one prompt often agree, so most of a batch is cache hits. Outcomes that depend on
+the machine (``timeout``, ``verifier_busy``, ...) are never cached.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ class AccuracyResult:
 
 _CACHE: LRUCache = LRUCache(maxsize=200_000)
 _CACHE_LOCK = threading.Lock()
-# Verdicts that depend on the machine's state, not on the inputs, are not cached.
-_TRANSIENT = {"verifier_busy", "verifier_crashed", "verifier_unavailable"}
+# Verdicts that depend on the machine's state (load, memory, a worker's death), not on the inputs, are not
+# cached: a timeout under load must not turn a right answer into a 0 for the life of the process.
+_TRANSIENT = {"timeout", "verifier_busy", "verifier_crashed", "verifier_unavailable", "parse_error: MemoryError"}
 
 
 def clear_cache() -> None:
