@@ -36,7 +36,7 @@ from reward_fns.choice import (
 from reward_fns.extract import answer_block, last_boxed
 from reward_fns.guard import screen
 from reward_fns.limits import DEFAULT_TIMEOUT_S, MAX_ANSWER_CHARS, MAX_GROUND_TRUTH_CHARS, MAX_RESPONSE_CHARS
-from reward_fns.normalize import NormalizedAnswer, normalize_answer, unwrap
+from reward_fns.normalize import NormalizedAnswer, align_named_solutions, normalize_answer, unwrap
 from reward_fns.exact_numbers import close_but_not_equal, parse_collection, parse_number
 from reward_fns.verifier import default_pool
 
@@ -116,6 +116,9 @@ def _fast_compare(gold: NormalizedAnswer, pred: NormalizedAnswer) -> bool | None
 
 
 def _judge_free_form(gold_raw: str, pred_raw: str, timeout_s: float) -> tuple[float, str, str]:
+    aligned = align_named_solutions(gold_raw, pred_raw)
+    if aligned is not None:
+        gold_raw, pred_raw = aligned
     gold, pred = normalize_answer(gold_raw), normalize_answer(pred_raw)
     fast = _fast_compare(gold, pred)
     if fast is not None:
