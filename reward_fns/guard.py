@@ -19,7 +19,11 @@ _UNSAFE = re.compile(
     r"__|`|(?<!\\)\b(?:lambda|import|exec|eval|compile|open|getattr|setattr|delattr|globals|locals|vars|"
     r"breakpoint|input|subprocess|builtins)\b|(?<![a-zA-Z\\])(?:os|sys)\s*\.",
 )
-_POWER_TOWER = re.compile(r"\^\s*\{\s*\(?\s*\d[\d.]*\s*\)?\s*\^|\^\s*\(?\s*\d[\d.]*\s*\)?\s*\^|\*\*\s*\(?\s*\d+\s*\)?\s*\*\*")
+# Signs are allowed at each level: 99^{-99^{-99^{-99}}} is as slow for sympy as an unsigned tower.
+_POWER_TOWER = re.compile(
+    r"\^\s*\{\s*[-+]?\s*\(?\s*[-+]?\s*\d[\d.]*\s*\)?\s*\^|\^\s*\(?\s*[-+]?\s*\d[\d.]*\s*\)?\s*\^"
+    r"|\*\*\s*\(?\s*[-+]?\s*\d+\s*\)?\s*\*\*"
+)
 _BIG_EXPONENT = re.compile(r"(?:\^|\*\*)\s*\{?\s*\(?\s*(\d{5,})")
 _FACTORIAL_OF = re.compile(r"(\d+)\s*!")
 _NESTED_FACTORIAL = re.compile(r"!\s*\)*\s*!")
@@ -62,7 +66,7 @@ def _nesting_depth(s: str) -> int:
 def pathological_reason(s: str) -> str | None:
     """Return why ``s`` would make a symbolic verifier blow up, or None.
 
-    Flags numeric power towers (``9^{9^{9}}``, ``2^3^4``; ``e^{x^2}`` is fine), exponents of 10000 or more, factorials of numbers above
+    Flags numeric power towers (``9^{9^{9}}``, ``2^3^4``, ``9^{-9^{-9}}``; ``e^{x^2}`` is fine), exponents of 10000 or more, factorials of numbers above
     :data:`MAX_FACTORIAL_ARG` and nested factorials (``(5!)!``), digit strings over 400 digits, and brace
     nesting deeper than :data:`MAX_NESTING`.
 

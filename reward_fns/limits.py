@@ -33,3 +33,13 @@ MAX_VERIFIER_WORKERS = 64
 
 #: Address-space limit (MiB) of each verifier subprocess, so a sympy blow-up cannot take the host down.
 VERIFIER_MEMORY_LIMIT_MB = 2048
+
+#: Most acceptable answers in one ground-truth list; longer lists are rejected (``invalid_input``).
+MAX_GROUND_TRUTHS = 64
+
+#: Most options of a multiple-choice prompt (one per letter A-Z); more score 0 (``too_many_options``).
+MAX_OPTIONS = 26
+
+#: Longest option text (characters); a longer one scores 0 (``option_too_long``). Real option texts are
+#: a few words or a formula; a megabyte option would cost seconds of normalisation outside any time limit.
+MAX_OPTION_CHARS = 2_000

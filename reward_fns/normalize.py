@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 # Commands whose argument is plain text or a style: unwrap to the argument.
 _WRAPPERS = re.compile(
@@ -63,11 +64,15 @@ _UNIT_TAIL = re.compile(
 # `21 \text{ jumps}`: a number followed by words in a text wrapper (a count noun or unit). "or"/"and"
 # are excluded: `3 \text{ or } 4` is a hedge, not a unit.
 _TEXT_NOUN_TAIL = re.compile(
-    r"^(?P<num>.*[\d}])\s*(?:~|\\,|\\ |\\;)*\s*\\(?:text|mathrm|textrm|mbox)\s*\{\s*~?\s*"
+    r"^(?P<num>.*[\d}])\s*(?:~|\\,|\\ |\\;)*\s*"
+    r"\\(?:text|mathrm|textrm|mbox|textbf|mathbf|textit|mathit|textsf|mathsf|textnormal|boldsymbol|bm)\s*\{\s*~?\s*"
     r"(?P<words>[A-Za-z][A-Za-z ]*?)\s*\}\s*(?:\^\s*\{?\s*[23]\s*\}?|²|³)?\.?$"
 )
 _TRAILING_SPACING = re.compile(r"(?:\s|~|\\,|\\;|\\:|\\ |\\!)+$")
-_CURRENCY = re.compile(r"^\\?\$|^(?:€|£|¥)|\\\$")
+_CURRENCY = re.compile(
+    r"^(?:\\?\$|€|£|¥|₹|₩|₽|US\\?\$|(?:USD|EUR|GBP|INR|JPY|CNY|RMB|Rs\.?)(?![A-Za-z]))\s*|\\\$"
+    r"|\s*(?:€|£|¥|₹|₩|₽|(?<![A-Za-z])(?:USD|EUR|GBP|INR|JPY|CNY|RMB))$"
+)
 
 
 # Unicode math as models and datasets write it, in the LaTeX math-verify reads.
@@ -309,6 +314,21 @@ def inequality_as_interval(s: str) -> str:
     return s
 
 
+_EXPONENT_FORM = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))[eE]([+-]?\d{1,4})$")
+
+
+def expand_exponent_form(s: str) -> str:
+    """``2.5e-3`` -> ``0.0025``, ``1e+20`` -> ``100000000000000000000``: scientific notation in positional
+    digits (math-verify reads the ``e`` as Euler's number). Results over 400 digits are left as they are."""
+    m = _EXPONENT_FORM.match(s)
+    if not m:
+        return s
+    digits = format(Decimal(s), "f")
+    if "." in digits:
+        digits = digits.rstrip("0").rstrip(".")
+    return digits if len(digits) <= 400 else s
+
+
 def remove_thousands_separators(s: str) -> str:
     """``1,000`` / ``1{,}000`` / ``1\\,000`` / ``1 000`` -> ``1000`` when every group has three digits."""
     m = _SEP_THOUSANDS.match(s)
@@ -337,7 +357,7 @@ def normalize_answer(raw: str) -> NormalizedAnswer:
     """
     raw = unicode_math(raw)
     m = _TEXT_NOUN_TAIL.match(raw.strip().strip("$").strip())
-    if m and m.group("words").strip().lower() not in {"or", "and", "to"}:
+    if m and m.group("words").strip().lower() not in {"or", "and", "to"} and not _PERCENT.fullmatch(m.group("words").strip()):
         raw = m.group("num")
     s = unwrap(raw)
     if "\\lim" in s:
@@ -356,4 +376,5 @@ def normalize_answer(raw: str) -> NormalizedAnswer:
     if s.startswith("{") and s.endswith("}") and s.count("{") == 1:
         s = s[1:-1].strip()
     s = remove_thousands_separators(s)
+    s = expand_exponent_form(s)
     return NormalizedAnswer(s, n_percent > 0)
