@@ -69,10 +69,8 @@ _TEXT_NOUN_TAIL = re.compile(
     r"(?P<words>[A-Za-z][A-Za-z ]*?)\s*\}\s*(?:\^\s*\{?\s*[23]\s*\}?|²|³)?\.?$"
 )
 _TRAILING_SPACING = re.compile(r"(?:\s|~|\\,|\\;|\\:|\\ |\\!)+$")
-_CURRENCY = re.compile(
-    r"^(?:\\?\$|€|£|¥|₹|₩|₽|US\\?\$|(?:USD|EUR|GBP|INR|JPY|CNY|RMB|Rs\.?)(?![A-Za-z]))\s*|\\\$"
-    r"|\s*(?:€|£|¥|₹|₩|₽|(?<![A-Za-z])(?:USD|EUR|GBP|INR|JPY|CNY|RMB))$"
-)
+_CURRENCY = re.compile(r"^(?:\\?\$|€|£|¥|₹|₩|₽|US\\?\$|(?:USD|EUR|GBP|INR|JPY|CNY|RMB|Rs\.?)(?![A-Za-z]))\s*|\\\$")
+_CURRENCY_AFTER = re.compile(r"\s*(?:€|£|¥|₹|₩|₽|(?<![A-Za-z])(?:USD|EUR|GBP|INR|JPY|CNY|RMB))$")
 
 
 # Unicode math as models and datasets write it, in the LaTeX math-verify reads.
@@ -274,6 +272,8 @@ def align_named_solutions(gold: str, pred: str) -> tuple[str, str] | None:
     Returns None when the ground truth is not a list of named values or the answer names other things or a
     different number of values (the pair is then judged as written).
     """
+    if "=" not in gold:
+        return None
     named_gold = named_values(unwrap(gold))
     if named_gold is None:
         return None
@@ -300,7 +300,7 @@ def inequality_as_interval(s: str) -> str:
 
     Both answers go through this, so a chain and the interval it describes compare equal; anything else is
     returned unchanged."""
-    m = _IN_SET.match(s)
+    m = _IN_SET.match(s) if "\\in" in s else None
     if m:
         return m.group(1).strip()
     if not any(c in s for c in "<>\\"):
@@ -370,6 +370,8 @@ def normalize_answer(raw: str) -> NormalizedAnswer:
     s, n_percent = _PERCENT.subn("", s)
     s = _TRAILING_SPACING.sub("", s).strip()
     s = _CURRENCY.sub("", s).strip()
+    if s and (s[-1] in "€£¥₹₩₽" or s[-1] in "DRPYB"):  # a sign or code after the number (5€, 5 USD)
+        s = _CURRENCY_AFTER.sub("", s).strip()
     for _ in range(2):
         s = _UNIT_TAIL.sub("", s).strip()
     s = _TRAILING_SPACING.sub("", s.rstrip(" .;,")).strip()
