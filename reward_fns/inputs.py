@@ -24,9 +24,11 @@ _MAX_INT_BITS = 1_400
 
 def _scalar_text(value: object) -> str | None:
     """One ground truth as text, or None when it cannot be an answer."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if type(value) is str:
+        text = value.strip()
+    elif isinstance(value, bool) or type(value).__name__ == "bool_":
         return None
-    if isinstance(value, str):
+    elif isinstance(value, str):
         text = value.strip()
     elif isinstance(value, numbers.Integral):
         if int(value).bit_length() > _MAX_INT_BITS:
@@ -61,6 +63,10 @@ def ground_truth_texts(ground_truth: object) -> tuple[str, ...] | None:
         >>> ground_truth_texts([1e-07, "2"])
         ('1e-07', '2')
     """
+    if type(ground_truth) is str:  # the common case, without the generic checks below (hot path)
+        text = ground_truth.strip()
+        ok = text and len(text) <= MAX_GROUND_TRUTH_CHARS and text not in MISSING_VALUE_TEXTS
+        return (text,) if ok else None
     if hasattr(ground_truth, "tolist") and not isinstance(ground_truth, str):  # numpy arrays and scalars
         if getattr(ground_truth, "size", 1) > MAX_GROUND_TRUTHS:
             return None
@@ -87,6 +93,9 @@ def option_texts(options: object) -> tuple[tuple[str, ...], str]:
     """
     if options is None or isinstance(options, str | bytes):
         return (), ""
+    if type(options) in (list, tuple) and len(options) <= MAX_OPTIONS:  # the common case (hot path)
+        if all(type(o) is str and len(o) <= MAX_OPTION_CHARS for o in options):
+            return tuple(options), ""
     if isinstance(options, Mapping):
         if len(options) > MAX_OPTIONS:
             return (), "too_many_options"
