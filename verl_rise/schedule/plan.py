@@ -14,8 +14,10 @@ shell ``$(cat ...)`` expression and resolved by the runner.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,10 +254,10 @@ RUNNER_KEYS = {
               "trainer.val_before_train", "data.val_max_samples", "actor_rollout_ref.rollout.val_kwargs.n",
               "actor_rollout_ref.rollout.val_kwargs.do_sample", "actor_rollout_ref.rollout.val_kwargs.temperature",
               "actor_rollout_ref.rollout.val_kwargs.top_p", "reward.custom_reward_function.path",
-              "reward.custom_reward_function.name"),
+              "reward.custom_reward_function.name", "data.val_batch_size"),
     "eval": ("data.train_files", "data.val_files", "actor_rollout_ref.model.path", "trainer.default_local_dir",
              "trainer.logger", "trainer.validation_data_dir", "trainer.resume_mode", "trainer.val_only",
-             "trainer.val_before_train", "data.val_max_samples"),
+             "trainer.val_before_train", "data.val_max_samples", "data.val_batch_size"),
     "sft": ("data.train_files", "model.path", "trainer.default_local_dir", "trainer.logger", "trainer.resume_mode"),
 }
 
@@ -279,6 +281,11 @@ class PlanOptions:
 
     rl_validates_at_end: bool = True
     sft_platform: Optional[str] = None
+    #: The SFT profile's ``data.max_length`` and image pixel range (``data.mm_processor_kwargs``): the SFT-set build
+    #: rejects rows longer than that (tokens counted as verl's SFT dataset will see them), and the SFT step's
+    #: precheck compares the built set's longest row with it. None: not known (no pre-flight ran).
+    sft_max_length: Optional[int] = None
+    sft_pixels: Optional[tuple[int, int]] = None
 
 
 def _recipes_input(config: RunConfig) -> tuple[Path, str]:
@@ -298,6 +305,81 @@ def _loggers(config: RunConfig) -> str:
 def _main_ppo(config: RunConfig) -> list[str]:
     return [_python(config), "-m", "verl.trainer.main_ppo", "--config-path", str(config.recipes),
             "--config-name", config.profiles.rl]
+
+
+def val_batch_size(config: RunConfig, samples_per_prompt: int) -> str:
+    """``data.val_batch_size=N`` for a validation-only run: at most ``launch.val_batch_responses`` responses (prompts x
+    samples per prompt) per batch.
+
+    verl's v1 trainer takes ``val_batch_size or len(val_dataset)`` prompts per validation batch
+    (trainer/ppo/v1/trainer_base.py:754), so an unset size makes the whole sweep (train rows x k responses, each
+    with its fp32 pixel values) one batch held on the driver: ~200 GB at 3k prompts x 8.
+    """
+    return f"data.val_batch_size={max(1, config.launch.val_batch_responses // max(1, samples_per_prompt))}"
+
+
+#: torchrun's c10d rendezvous port when neither the run config nor the environment names one.
+DEFAULT_RDZV_PORT = 29500
+
+
+def _env_endpoint() -> Deferred:
+    """``$MASTER_ADDR:$MASTER_PORT`` of the environment the SFT command runs in."""
+
+    def resolve() -> str:
+        addr = os.environ.get("MASTER_ADDR")
+        if not addr:
+            raise PlanError("multi-node SFT needs a rendezvous address: set launch.sft_rdzv_endpoint (HOST:PORT) "
+                            "in the run configuration or export MASTER_ADDR (and MASTER_PORT) on every node")
+        return f"{addr}:{os.environ.get('MASTER_PORT', DEFAULT_RDZV_PORT)}"
+
+    return Deferred(f"${{MASTER_ADDR:?set MASTER_ADDR or launch.sft_rdzv_endpoint}}:"
+                    f"${{MASTER_PORT:-{DEFAULT_RDZV_PORT}}}", resolve)
+
+
+def _slurm_first_node_endpoint() -> Deferred:
+    """The first node of the current Slurm allocation, port 29500 (where srun's task 0 runs)."""
+
+    def resolve() -> str:
+        nodelist = os.environ.get("SLURM_JOB_NODELIST")
+        if not nodelist:
+            raise PlanError("launch.sft_launcher is srun but this process is not inside a Slurm allocation "
+                            "(SLURM_JOB_NODELIST is unset): run verl-rise from the batch script or salloc shell")
+        try:
+            out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
+                                 check=True).stdout.split()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise PlanError(f"cannot list the allocation's nodes with scontrol ({exc})") from None
+        return f"{out[0]}:{DEFAULT_RDZV_PORT}"
+
+    return Deferred(f'$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1):{DEFAULT_RDZV_PORT}', resolve)
+
+
+def sft_launcher(config: RunConfig) -> list[Arg]:
+    """The launcher part of the SFT command: everything before ``-m verl.trainer.sft_trainer``.
+
+    One node: ``torchrun --standalone --nnodes=1``. Several nodes (``launch.sft_nnodes``): torchrun with a c10d
+    rendezvous (``--nnodes=N --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT --rdzv_id=...``; node ranks are
+    assigned by the rendezvous, so the same command runs on every node), started on each node by the user
+    (``sft_launcher: torchrun``) or by ``srun --nodes=N --ntasks-per-node=1`` (``sft_launcher: srun``). verl's SFT
+    trainer reads neither ``trainer.nnodes`` nor ``trainer.n_gpus_per_node``: the world size is torchrun's.
+    """
+    launch = config.launch
+    torchrun: list[Arg] = [_python(config), "-m", "torch.distributed.run"]
+    if launch.sft_nnodes == 1:
+        return [*torchrun, "--standalone", "--nnodes=1", f"--nproc_per_node={launch.sft_nproc_per_node}"]
+    if launch.sft_rdzv_endpoint is not None:
+        endpoint: Arg = f"--rdzv_endpoint={launch.sft_rdzv_endpoint}"
+    else:
+        default = _slurm_first_node_endpoint() if launch.sft_launcher == "srun" else _env_endpoint()
+        endpoint = Deferred(f"--rdzv_endpoint={default.shell}",
+                            lambda: f"--rdzv_endpoint={default.resolve()}")
+    # One rendezvous id per run directory, so two runs on one endpoint never join each other.
+    rdzv_id = "verl-rise-sft-" + re.sub(r"[^A-Za-z0-9]+", "-", str(config.run_dir)).strip("-")[-64:]
+    multi: list[Arg] = [*torchrun, f"--nnodes={launch.sft_nnodes}", f"--nproc_per_node={launch.sft_nproc_per_node}",
+                        "--rdzv_backend=c10d", endpoint, f"--rdzv_id={rdzv_id}"]
+    if launch.sft_launcher == "srun":
+        return ["srun", f"--nodes={launch.sft_nnodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", *multi]
+    return multi
 
 
 def reuse_rl_validation(config: RunConfig, options: PlanOptions) -> tuple[bool, str]:
@@ -386,6 +468,7 @@ def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[
     sweep_args = _validation_run(config, L, str(L.rl_hf), L.stage("sweep"), [train], train, [
         *config.stage_overrides("sweep"),
         f"actor_rollout_ref.rollout.val_kwargs.n={config.sweep.k}",
+        val_batch_size(config, config.sweep.k),
         "actor_rollout_ref.rollout.val_kwargs.do_sample=true",
         f"actor_rollout_ref.rollout.val_kwargs.temperature={config.sweep.temperature}",
         f"actor_rollout_ref.rollout.val_kwargs.top_p={config.sweep.top_p}",
@@ -426,6 +509,10 @@ def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[
         sft_args += ["--endpoint-base-url", expert.endpoint.base_url, "--endpoint-model", expert.endpoint.model,
                      "--api-key-env", expert.endpoint.api_key_env,
                      "--samples-per-prompt", str(expert.endpoint.samples_per_prompt)]
+    if options.sft_max_length is not None:
+        sft_args += ["--max-length", str(options.sft_max_length)]
+        if options.sft_pixels is not None:
+            sft_args += ["--min-pixels", str(options.sft_pixels[0]), "--max-pixels", str(options.sft_pixels[1])]
     sft_args += config.stage_overrides("sft_data")
     stages.append(Stage("sft_data", L.sft_data, [Step(
         "build", sft_args, outputs=[L.sft_data / name for name in SFT_DATA_FILES], inputs=list(expert.files),
@@ -435,8 +522,7 @@ def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[
 
     # 6. SFT of the RL model (verl's SFT trainer under torchrun).
     sft_train = [
-        py, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
-        f"--nproc_per_node={config.launch.sft_nproc_per_node}",
+        *sft_launcher(config),
         "-m", "verl.trainer.sft_trainer", "--config-path", str(config.recipes), "--config-name", config.profiles.sft,
         *config.stage_overrides("sft"),
         f"data.train_files={hydra_value(str(L.sft_data / 'sft.parquet'))}",
@@ -450,8 +536,10 @@ def build_plan(config: RunConfig, options: PlanOptions = PlanOptions()) -> list[
         upstream=["sft_data", "merge_rl"], resumable=True,
         env={**base_env, **({"VERL_PLATFORM": options.sft_platform} if options.sft_platform else {}),
              "VERL_FILE_LOGGER_PATH": str(L.sft_metrics / "attempt-{attempt}.jsonl")},
-        precheck=lambda: check_sft_set(L),
-        note="SFT enhancement of the RL model; rerunning resumes from the newest checkpoint",
+        precheck=lambda: check_sft_set(L, options.sft_max_length),
+        note="SFT enhancement of the RL model; rerunning resumes from the newest checkpoint" + (
+            f"; start this same command on each of the {config.launch.sft_nnodes} nodes (torchrun rendezvous)"
+            if config.launch.sft_nnodes > 1 and config.launch.sft_launcher == "torchrun" else ""),
     )], "SFT of the RL model (verl sft_trainer)"))
 
     # 7. Merge the last SFT checkpoint.
@@ -498,7 +586,8 @@ def _eval_steps(config: RunConfig, L: RunLayout, reuse: bool, env: dict[str, str
             out = L.eval_run(model, "greedy")
             steps.append(Step(
                 f"{model}_greedy",
-                _validation_run(config, L, path, out, held_out, held_out[0], config.stage_overrides("eval")),
+                _validation_run(config, L, path, out, held_out, held_out[0],
+                                [*config.stage_overrides("eval"), val_batch_size(config, 1)]),
                 outputs=[out], inputs=[*inputs, *config.data.held_out.values(), _recipes_input(config)], upstream=upstream,
                 after=[], env={**env, "VERL_FILE_LOGGER_PATH": str(out / "metrics.jsonl")},
                 note=f"{model} model, greedy (accuracy = pass@1) on the held-out sets",
@@ -512,6 +601,7 @@ def _eval_steps(config: RunConfig, L: RunLayout, reuse: bool, env: dict[str, str
                 _validation_run(config, L, path, out, held_out, held_out[0], [
                     *config.stage_overrides("eval"),
                     f"actor_rollout_ref.rollout.val_kwargs.n={n}",
+                    val_batch_size(config, n),
                     "actor_rollout_ref.rollout.val_kwargs.do_sample=true",
                     f"actor_rollout_ref.rollout.val_kwargs.temperature={config.sweep.temperature}",
                     f"actor_rollout_ref.rollout.val_kwargs.top_p={config.sweep.top_p}",
@@ -567,14 +657,30 @@ def hard_prompt_count(summary: dict) -> int:
         raise PlanError(f"export summary has no prompts_per_bucket.hard (keys: {sorted(summary)})") from None
 
 
-def check_sft_set(layout: RunLayout) -> None:
-    """Refuse to start SFT on an empty SFT set.
+def check_sft_set(layout: RunLayout, max_length: Optional[int] = None) -> None:
+    """Refuse to start SFT on an empty SFT set, or on one whose longest row exceeds the SFT profile's
+    ``data.max_length`` (``truncation: error`` would stop the run at that row, hours in).
+
+    Args:
+        layout: the run directory.
+        max_length: the SFT profile's ``data.max_length`` (None: not checked).
 
     Raises:
-        PlanError: ``sft_data/stats.json`` reports 0 rows.
+        PlanError: ``sft_data/stats.json`` reports 0 rows, has no token lengths while ``max_length`` is given, or
+            its longest row (``tokens.max_total``) is longer than ``max_length``.
     """
     stats_path = layout.sft_data / "stats.json"
     stats = json.loads(stats_path.read_text())
     if int(stats.get("sft_rows", 0)) == 0:
         raise PlanError(f"the SFT set is empty ({stats_path}: sft_rows 0): every prompt was solved or none could be "
                         f"covered; see {layout.sft_data / 'coverage.jsonl'}")
+    if max_length is None:
+        return
+    longest = (stats.get("tokens") or {}).get("max_total")
+    if longest is None:
+        raise PlanError(f"{stats_path} has no token lengths (tokens.max_total): rebuild the SFT set with a "
+                        f"tokenizer so that its rows can be checked against the SFT profile's max_length {max_length}")
+    if int(longest) > max_length:
+        raise PlanError(f"the longest SFT row has {int(longest)} tokens ({stats_path}: tokens.max_total) and the SFT "
+                        f"profile's data.max_length is {max_length}: verl's SFT trainer (truncation: error) would "
+                        f"stop at that row; rebuild the set with --max-length {max_length} or raise data.max_length")
