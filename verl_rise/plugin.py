@@ -6,14 +6,21 @@ catches its own error, logs it at WARNING level naming the step, and records it 
 ``python -m verl_rise.doctor`` reports.
 
 Registration steps are added with :func:`registration_step`; each runs exactly once per process.
+
+A step may say which run configurations depend on it (``requested_by``). A run that asks for a feature whose step
+failed must not start and silently run without it (verl would simply ignore e.g. ``freeze_vision_tower=true``):
+:func:`check_requested` raises for such a configuration. It runs in ``main_ppo``'s driver (the ``require_features``
+step wraps ``verl.utils.config.validate_config``, which ``main_ppo`` calls before building any worker) and in
+``verl-rise run``'s pre-flight.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Optional
 
 logger = logging.getLogger("verl_rise")
 
@@ -36,16 +43,54 @@ class PluginState:
 STATE = PluginState()
 
 _STEPS: list[tuple[str, Callable[[], None]]] = []
+#: step name -> (what the configuration asks for, predicate on a composed verl config).
+_REQUESTS: dict[str, tuple[str, Callable[[Any], bool]]] = {}
 
 
-def registration_step(name: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
-    """Decorator: run ``fn`` when the plugin loads; a failure is logged and recorded, never raised."""
+def registration_step(name: str, requested_by: Optional[Callable[[Any], bool]] = None,
+                      feature: str = "") -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """Decorator: run ``fn`` when the plugin loads; a failure is logged and recorded, never raised.
+
+    Args:
+        name: the step's name (in :data:`STATE` and ``python -m verl_rise.doctor``).
+        requested_by: ``predicate(cfg) -> bool``: whether a composed verl config (DictConfig) needs this step.
+        feature: how that request reads in an error message, e.g. ``actor_rollout_ref.actor.freeze_vision_tower=true``.
+    """
 
     def deco(fn: Callable[[], None]) -> Callable[[], None]:
         _STEPS.append((name, fn))
+        if requested_by is not None:
+            _REQUESTS[name] = (feature or name, requested_by)
         return fn
 
     return deco
+
+
+def failed_requests(cfg: Any) -> list[str]:
+    """One message per feature ``cfg`` asks for whose registration step failed in this process (empty: none)."""
+    out = []
+    for name, (feature, predicate) in _REQUESTS.items():
+        if name not in STATE.errors:
+            continue
+        try:
+            asked = bool(predicate(cfg))
+        except Exception:  # noqa: BLE001 - a config without the key does not ask for the feature
+            asked = False
+        if asked:
+            out.append(f"the configuration asks for {feature} but verl-rise's {name!r} registration step failed in "
+                       f"this process ({STATE.errors[name]}); see python -m verl_rise.doctor")
+    return out
+
+
+def check_requested(cfg: Any) -> None:
+    """Raise when ``cfg`` asks for a feature whose registration step failed (see the module docstring).
+
+    Raises:
+        RuntimeError: names each such feature, its step and the step's error.
+    """
+    problems = failed_requests(cfg)
+    if problems:
+        raise RuntimeError("verl-rise: " + "; ".join(problems))
 
 
 def load() -> PluginState:
@@ -70,7 +115,11 @@ def load() -> PluginState:
     return STATE
 
 
-@registration_step("reward_fns")
+def _asks_for_rise_reward(cfg: Any) -> bool:
+    return str(cfg.reward.custom_reward_function.path or "").startswith("pkg://reward_fns")
+
+
+@registration_step("reward_fns", requested_by=_asks_for_rise_reward, feature="the RISE reward (pkg://reward_fns.*)")
 def _check_reward_fns() -> None:
     # Importing is the check: a missing math-verify should show up at start-up, not in the first reward call.
     import reward_fns  # noqa: F401
@@ -78,5 +127,27 @@ def _check_reward_fns() -> None:
 
 from verl_rise import cpu_backend  # noqa: E402,F401  (CPU platform + hf rollout registration steps)
 from verl_rise import vision_freeze  # noqa: E402,F401  (actor.freeze_vision_tower, unimplemented in verl 0.9.1)
+
+
+@registration_step("require_features")
+def _wrap_validate_config() -> None:
+    # main_ppo's driver calls validate_config (trainer/main_ppo.py:177) before it builds any worker; main_ppo imports
+    # the name after `import verl` has loaded this plugin, so it gets the wrapped function.
+    import verl.utils.config as verl_config
+
+    original = verl_config.validate_config
+    if getattr(original, "_verl_rise_requests", False):
+        return
+
+    @functools.wraps(original)
+    def validate_config(*args, **kwargs):
+        config = kwargs.get("config", args[0] if args else None)
+        if config is not None:
+            check_requested(config)
+        return original(*args, **kwargs)
+
+    validate_config._verl_rise_requests = True
+    verl_config.validate_config = validate_config
+
 
 load()
