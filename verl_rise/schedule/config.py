@@ -16,6 +16,7 @@ Example (every relative path is resolved against the directory of the YAML file)
     profiles: {rl: rise_grpo_7b, sft: rise_sft_7b}  # recipe names in recipes_dir
     sweep: {k: 8}                                  # responses per training prompt in the post-RL sweep
     eval: {pass_at_k: 8}                           # also report pass@k (null: accuracy only)
+    launch: {sft_nproc_per_node: 8, sft_nnodes: 1}  # SFT ranks; several nodes: sft_launcher srun / torchrun
     overrides:                                     # per stage: Hydra overrides (rl, sweep, sft, eval) or
       rl: [trainer.total_epochs=2]                 # extra command-line options (export, sft_data)
       sft_data: [--self-distill-max, "2"]
