@@ -12,6 +12,9 @@
 #                        examples/rise_grpo_72b_ray.sh train                [HYDRA_OVERRIDE...]
 #   (stop with `ray stop` on every node afterwards)
 #
+# The profile runs 2 epochs (trainer.total_epochs; verl's own default is 30) with DAPO dynamic sampling on; pass
+# e.g. trainer.total_epochs=3 or algorithm.filter_groups.enable=false to `train` to change either.
+#
 # `train` waits until the cluster shows NNODES x GPUS_PER_NODE GPUs (at most RAY_WAIT_S seconds), then runs
 # verl's main_ppo on this node; main_ppo's ray.init() joins the running cluster through RAY_ADDRESS (default
 # "auto": the cluster this node belongs to).

@@ -115,13 +115,16 @@ def validation_only_overrides(model: str, val_files: Sequence[str], train_file: 
 
 
 def sft_trainer(python: str, recipes_dir: str | os.PathLike, profile: str, nproc_per_node: int,
-                launcher: Sequence[str] = ("--standalone", "--nnodes=1")) -> list[str]:
+                rendezvous: Sequence = ("--standalone", "--nnodes=1"), prefix: Sequence = ()) -> list:
     """verl's SFT trainer under torchrun (overrides go after it).
 
     Args:
-        launcher: torchrun's rendezvous arguments; the default is one node.
+        rendezvous: torchrun's node and rendezvous arguments; the default is one node. For several nodes:
+            ``--nnodes=N --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT --rdzv_id=ID`` (the schedule's plan builds
+            them; items may be deferred values).
+        prefix: a launcher in front of torchrun, e.g. ``srun --nodes=N --ntasks-per-node=1``.
     """
-    return [python, "-m", "torch.distributed.run", *launcher, f"--nproc_per_node={nproc_per_node}",
+    return [*prefix, python, "-m", "torch.distributed.run", *rendezvous, f"--nproc_per_node={nproc_per_node}",
             "-m", "verl.trainer.sft_trainer", "--config-path", str(recipes_dir), "--config-name", profile]
 
 

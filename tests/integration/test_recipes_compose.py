@@ -98,6 +98,11 @@ SFT_ALLOWED_ADDED_KEYS = {
     ),
     "data.mm_processor_kwargs.min_pixels": ("verl_rise.verl_ext.sft_dataset.pixel_range", "mm_processor_kwargs"),
     "data.mm_processor_kwargs.max_pixels": ("verl_rise.verl_ext.sft_dataset.pixel_range", "mm_processor_kwargs"),
+    # Fields of the engine config class rise_sft.yaml names (engine._target_), read by the FSDP engine hook.
+    "engine.freeze_vision_tower": ("verl_rise.verl_ext.vision_freeze.patch_engine_build_module", '"freeze_vision_tower"'),
+    "engine.freeze_multi_modal_projector": (
+        "verl_rise.verl_ext.vision_freeze.patch_engine_build_module", '"freeze_multi_modal_projector"',
+    ),
 }
 
 SFT_FREE_FORM_DICTS = {

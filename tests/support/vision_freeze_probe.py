@@ -1,8 +1,11 @@
-"""Run by tests/test_vision_freeze.py in a fresh interpreter: build verl's real FSDP2 actor engine on the CPU for
-a tiny Qwen2.5-VL with or without ``freeze_vision_tower``, take one optimizer step on a loss that flows through
-the image, and print which parameter groups moved (JSON on the last line).
+"""Run by tests/test_vision_freeze.py in a fresh interpreter: build verl's real FSDP2 engine on the CPU for a tiny
+Qwen2.5-VL with or without freezing, take one optimizer step on a loss that flows through the image, and print which
+parameter groups moved (JSON on the last line).
 
-Usage: python -m tests.support.vision_freeze_probe TINY_MODEL_DIR true|false PORT
+Usage: python -m tests.support.vision_freeze_probe TINY_MODEL_DIR true|false PORT [rl | sft true|false]
+  rl (default): the RL actor engine of rise_grpo_cpu_tiny with actor.freeze_vision_tower=FREEZE;
+  sft: the SFT engine of rise_sft_cpu_tiny with engine.freeze_vision_tower=FREEZE and
+       engine.freeze_multi_modal_projector=the last argument.
 """
 
 import json
@@ -12,6 +15,7 @@ import sys
 
 def main() -> None:
     tiny, freeze, port = sys.argv[1], sys.argv[2], sys.argv[3]
+    stage = sys.argv[4] if len(sys.argv) > 4 else "rl"
     os.environ.update(VERL_PLATFORM="cpu", MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK="0", WORLD_SIZE="1",
                       LOCAL_RANK="0")
     import torch
@@ -26,16 +30,30 @@ def main() -> None:
     from verl.workers.engine import EngineRegistry
 
     with initialize_config_dir(config_dir=str(REPO_ROOT / "recipes"), version_base=None):
-        cfg = compose("rise_grpo_cpu_tiny", overrides=[f"actor_rollout_ref.model.path={tiny}",
-                                                       f"actor_rollout_ref.actor.freeze_vision_tower={freeze}",
-                                                       "actor_rollout_ref.actor.optim.lr=0.01"])
-    actor_cfg = omega_conf_to_dataclass(cfg.actor_rollout_ref.actor)
+        if stage == "sft":
+            cfg = compose("rise_sft_cpu_tiny", overrides=[f"model.path={tiny}", f"engine.freeze_vision_tower={freeze}",
+                                                          f"engine.freeze_multi_modal_projector={sys.argv[5]}",
+                                                          "optim.lr=0.01"])
+        else:
+            cfg = compose("rise_grpo_cpu_tiny", overrides=[f"actor_rollout_ref.model.path={tiny}",
+                                                           f"actor_rollout_ref.actor.freeze_vision_tower={freeze}",
+                                                           "actor_rollout_ref.actor.optim.lr=0.01"])
     torch.distributed.init_process_group("gloo", rank=0, world_size=1)
-    engine = EngineRegistry.new(
-        model_type="language_model", backend=actor_cfg.strategy,
-        model_config=omega_conf_to_dataclass(cfg.actor_rollout_ref.model, dataclass_type=HFModelConfig),
-        engine_config=actor_cfg.engine, optimizer_config=actor_cfg.optim, checkpoint_config=actor_cfg.checkpoint,
-    )
+    if stage == "sft":
+        # What SFTTrainer._build_config / _build_engine do (verl/trainer/sft_trainer.py).
+        engine_cfg = omega_conf_to_dataclass(cfg.engine)
+        engine = EngineRegistry.new(
+            model_type="language_model", backend=cfg.engine.strategy, model_config=omega_conf_to_dataclass(cfg.model),
+            engine_config=engine_cfg, optimizer_config=omega_conf_to_dataclass(cfg.optim),
+            checkpoint_config=omega_conf_to_dataclass(cfg.checkpoint),
+        )
+    else:
+        actor_cfg = omega_conf_to_dataclass(cfg.actor_rollout_ref.actor)
+        engine = EngineRegistry.new(
+            model_type="language_model", backend=actor_cfg.strategy,
+            model_config=omega_conf_to_dataclass(cfg.actor_rollout_ref.model, dataclass_type=HFModelConfig),
+            engine_config=actor_cfg.engine, optimizer_config=actor_cfg.optim, checkpoint_config=actor_cfg.checkpoint,
+        )
     engine.initialize()
     module = engine.module
 
@@ -73,6 +91,7 @@ def main() -> None:
         "language_moved": moved(lambda n: ".visual." not in n),
         "tower_requires_grad": sum(p.requires_grad for n, p in module.named_parameters()
                                    if ".visual." in n and ".merger." not in n),
+        "engine_config": type(engine.engine_config).__name__,
     }
     torch.distributed.destroy_process_group()
     print(json.dumps(result))

@@ -16,6 +16,7 @@ Example (every relative path is resolved against the directory of the YAML file)
     profiles: {rl: rise_grpo_7b, sft: rise_sft_7b}  # recipe names in recipes_dir
     sweep: {k: 8}                                  # responses per training prompt in the post-RL sweep
     eval: {pass_at_k: 8}                           # also report pass@k (null: accuracy only)
+    launch: {sft_nproc_per_node: 8, sft_nnodes: 1}  # SFT ranks; several nodes: sft_launcher srun / torchrun
     overrides:                                     # per stage: Hydra overrides (rl, sweep, sft, eval) or
       rl: [trainer.total_epochs=2]                 # extra command-line options (export, sft_data)
       sft_data: [--self-distill-max, "2"]
@@ -134,13 +135,42 @@ class EvalConfig(_Strict):
         return self.pass_samples or self.pass_at_k
 
 
+#: ``HOST:PORT`` of a torchrun rendezvous (a bracketed IPv6 host is accepted).
+_ENDPOINT_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.\-]*):[0-9]{1,5}$")
+
+
 class LaunchConfig(_Strict):
-    """How processes are started: torchrun ranks of the SFT stage, extra loggers, extra environment."""
+    """How processes are started: the SFT stage's torchrun ranks, extra loggers, extra environment, and the size of
+    the validation-only runs' batches.
+
+    SFT on several nodes (``sft_nnodes > 1``, which must match the SFT profile's ``trainer.nnodes``):
+
+    * ``sft_launcher: torchrun``: one ``torchrun`` per node with a c10d rendezvous at ``sft_rdzv_endpoint``
+      (``HOST:PORT``; when unset, ``$MASTER_ADDR:$MASTER_PORT`` of the environment the command runs in). The runner
+      starts it on its own node; the same command must be started on every other node (torchrun assigns node ranks).
+    * ``sft_launcher: srun``: ``srun --nodes=N --ntasks-per-node=1`` starts that torchrun on every node of the
+      current Slurm allocation; the rendezvous defaults to the allocation's first node, port 29500.
+
+    ``val_batch_responses``: at most this many responses (prompts x samples per prompt) per batch of the sweep's and
+    the evaluation's validation runs (``data.val_batch_size`` = this // samples per prompt): verl otherwise takes the
+    whole set as one batch and holds every row's pixel values on the driver.
+    """
 
     sft_nproc_per_node: int = Field(8, ge=1)
+    sft_nnodes: int = Field(1, ge=1)
+    sft_launcher: Literal["torchrun", "srun"] = "torchrun"
+    sft_rdzv_endpoint: Optional[str] = None
+    val_batch_responses: int = Field(1024, ge=1)
     python: Optional[str] = None
     loggers: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("sft_rdzv_endpoint")
+    @classmethod
+    def _endpoint(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _ENDPOINT_RE.match(value):
+            raise ValueError(f"{value!r} is not HOST:PORT (e.g. node001:29500)")
+        return value
 
 
 class RunConfig(_Strict):

@@ -14,7 +14,10 @@ shell ``$(cat ...)`` expression and resolved by the runner.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,6 +243,11 @@ class PlanOptions:
 
     rl_validates_at_end: bool = True
     sft_platform: Optional[str] = None
+    #: The SFT profile's ``data.max_length`` and image pixel range (``data.mm_processor_kwargs``): the SFT-set build
+    #: rejects rows longer than that (tokens counted as verl's SFT dataset will see them), and the SFT step's
+    #: precheck compares the built set's longest row with it. None: not known (no pre-flight ran).
+    sft_max_length: Optional[int] = None
+    sft_pixels: Optional[tuple[int, int]] = None
 
 
 def _recipes_input(config: RunConfig) -> tuple[Path, str]:
@@ -258,6 +266,80 @@ def _loggers(config: RunConfig) -> str:
 
 def _main_ppo(config: RunConfig) -> list[str]:
     return main_ppo(_python(config), config.recipes, config.profiles.rl)
+
+
+def val_batch_size(config: RunConfig, samples_per_prompt: int) -> str:
+    """``data.val_batch_size=N`` for a validation-only run: at most ``launch.val_batch_responses`` responses (prompts x
+    samples per prompt) per batch.
+
+    verl's v1 trainer takes ``val_batch_size or len(val_dataset)`` prompts per validation batch
+    (trainer/ppo/v1/trainer_base.py:754), so an unset size makes the whole sweep (train rows x k responses, each
+    with its fp32 pixel values) one batch held on the driver: ~200 GB at 3k prompts x 8.
+    """
+    return f"data.val_batch_size={max(1, config.launch.val_batch_responses // max(1, samples_per_prompt))}"
+
+
+#: torchrun's c10d rendezvous port when neither the run config nor the environment names one.
+DEFAULT_RDZV_PORT = 29500
+
+
+def _env_endpoint() -> Deferred:
+    """``$MASTER_ADDR:$MASTER_PORT`` of the environment the SFT command runs in."""
+
+    def resolve() -> str:
+        addr = os.environ.get("MASTER_ADDR")
+        if not addr:
+            raise PlanError("multi-node SFT needs a rendezvous address: set launch.sft_rdzv_endpoint (HOST:PORT) "
+                            "in the run configuration or export MASTER_ADDR (and MASTER_PORT) on every node")
+        return f"{addr}:{os.environ.get('MASTER_PORT', DEFAULT_RDZV_PORT)}"
+
+    return Deferred(f"${{MASTER_ADDR:?set MASTER_ADDR or launch.sft_rdzv_endpoint}}:"
+                    f"${{MASTER_PORT:-{DEFAULT_RDZV_PORT}}}", resolve)
+
+
+def _slurm_first_node_endpoint() -> Deferred:
+    """The first node of the current Slurm allocation, port 29500 (where srun's task 0 runs)."""
+
+    def resolve() -> str:
+        nodelist = os.environ.get("SLURM_JOB_NODELIST")
+        if not nodelist:
+            raise PlanError("launch.sft_launcher is srun but this process is not inside a Slurm allocation "
+                            "(SLURM_JOB_NODELIST is unset): run verl-rise from the batch script or salloc shell")
+        try:
+            out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
+                                 check=True).stdout.split()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise PlanError(f"cannot list the allocation's nodes with scontrol ({exc})") from None
+        return f"{out[0]}:{DEFAULT_RDZV_PORT}"
+
+    return Deferred(f'$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1):{DEFAULT_RDZV_PORT}', resolve)
+
+
+def sft_launcher(config: RunConfig) -> tuple[list[Arg], list[Arg]]:
+    """``(prefix, torchrun rendezvous arguments)`` of the SFT command (:func:`verl_rise.verl_commands.sft_trainer`).
+
+    One node: ``torchrun --standalone --nnodes=1``. Several nodes (``launch.sft_nnodes``): torchrun with a c10d
+    rendezvous (``--nnodes=N --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT --rdzv_id=...``; node ranks are
+    assigned by the rendezvous, so the same command runs on every node), started on each node by the user
+    (``sft_launcher: torchrun``) or by ``srun --nodes=N --ntasks-per-node=1`` (``sft_launcher: srun``). verl's SFT
+    trainer reads neither ``trainer.nnodes`` nor ``trainer.n_gpus_per_node``: the world size is torchrun's.
+    """
+    launch = config.launch
+    if launch.sft_nnodes == 1:
+        return [], ["--standalone", "--nnodes=1"]
+    if launch.sft_rdzv_endpoint is not None:
+        endpoint: Arg = f"--rdzv_endpoint={launch.sft_rdzv_endpoint}"
+    else:
+        default = _slurm_first_node_endpoint() if launch.sft_launcher == "srun" else _env_endpoint()
+        endpoint = Deferred(f"--rdzv_endpoint={default.shell}",
+                            lambda: f"--rdzv_endpoint={default.resolve()}")
+    # One rendezvous id per run directory, so two runs on one endpoint never join each other.
+    rdzv_id = "verl-rise-sft-" + re.sub(r"[^A-Za-z0-9]+", "-", str(config.run_dir)).strip("-")[-64:]
+    rendezvous: list[Arg] = [f"--nnodes={launch.sft_nnodes}", "--rdzv_backend=c10d", endpoint, f"--rdzv_id={rdzv_id}"]
+    prefix: list[Arg] = []
+    if launch.sft_launcher == "srun":
+        prefix = ["srun", f"--nodes={launch.sft_nnodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+    return prefix, rendezvous
 
 
 def reuse_rl_validation(config: RunConfig, options: PlanOptions) -> tuple[bool, str]:
@@ -348,7 +430,8 @@ def sweep_stage(ctx: _Context) -> Stage:
     ``main_ppo`` run with the sweep reward), then the dumps ingested into per-prompt pass rates."""
     config, L = ctx.config, ctx.layout
     sweep = config.sweep
-    runner = [*sampling_overrides(sweep.k, sweep.temperature, sweep.top_p), *reward_overrides(SWEEP_REWARD)]
+    runner = [*sampling_overrides(sweep.k, sweep.temperature, sweep.top_p), val_batch_size(config, sweep.k),
+              *reward_overrides(SWEEP_REWARD)]
     argv, owned = _validation_run(ctx, str(L.rl_hf), L.stage("sweep"), [ctx.train], ctx.train,
                                   config.stage_overrides("sweep"), runner)
     metrics = L.stage("sweep") / "metrics.jsonl"
@@ -393,6 +476,10 @@ def sft_data_stage(ctx: _Context) -> Stage:
         args += ["--endpoint-base-url", expert.endpoint.base_url, "--endpoint-model", expert.endpoint.model,
                  "--api-key-env", expert.endpoint.api_key_env,
                  "--samples-per-prompt", str(expert.endpoint.samples_per_prompt)]
+    if ctx.options.sft_max_length is not None:
+        args += ["--max-length", str(ctx.options.sft_max_length)]
+        if ctx.options.sft_pixels is not None:
+            args += ["--min-pixels", str(ctx.options.sft_pixels[0]), "--max-pixels", str(ctx.options.sft_pixels[1])]
     args += config.stage_overrides("sft_data")
     return Stage("sft_data", L.sft_data, [Step(
         "build", args, outputs=[L.sft_data / name for name in SFT_DATA_FILES], inputs=list(expert.files),
@@ -411,15 +498,20 @@ def sft_stage(ctx: _Context) -> Stage:
         f"trainer.logger={_loggers(config)}",
         "trainer.resume_mode=auto",
     ]
-    argv = [*sft_trainer(ctx.python, config.recipes, config.profiles.sft, config.launch.sft_nproc_per_node),
+    prefix, rendezvous = sft_launcher(config)
+    argv = [*sft_trainer(ctx.python, config.recipes, config.profiles.sft, config.launch.sft_nproc_per_node,
+                         rendezvous=rendezvous, prefix=prefix),
             *config.stage_overrides("sft"), *runner]
+    nnodes = config.launch.sft_nnodes
     platform = {"VERL_PLATFORM": ctx.options.sft_platform} if ctx.options.sft_platform else {}
     return Stage("sft", L.stage("sft"), [Step(
         "sft_trainer", argv, outputs=[L.sft_ckpt, L.sft_metrics], inputs=[_recipes_input(config)],
         upstream=["sft_data", "merge_rl"], resumable=True, owned_keys=_owned(runner),
         env={**ctx.env, **platform, "VERL_FILE_LOGGER_PATH": str(L.sft_metrics / "attempt-{attempt}.jsonl")},
-        precheck=lambda: check_sft_set(L),
-        note="SFT enhancement of the RL model; rerunning resumes from the newest checkpoint",
+        precheck=lambda: check_sft_set(L, ctx.options.sft_max_length),
+        note="SFT enhancement of the RL model; rerunning resumes from the newest checkpoint" + (
+            f"; start this same command on each of the {nnodes} nodes (torchrun rendezvous)"
+            if nnodes > 1 and config.launch.sft_launcher == "torchrun" else ""),
     )], "SFT of the RL model (verl sft_trainer)")
 
 
@@ -447,12 +539,12 @@ def eval_stage(ctx: _Context) -> Stage:
     collect = [ctx.python, "-m", "verl_rise.schedule.evaluate", "--out", str(L.eval_results)]
     for name in sorted(config.data.held_out):
         collect += ["--held-out", f"{name}={config.data.held_out[name]}"]
-    runs: list[tuple[str, str, list[str]]] = [("greedy", "greedy (accuracy = pass@1)", [])]
+    runs: list[tuple[str, str, list[str]]] = [("greedy", "greedy (accuracy = pass@1)", [val_batch_size(config, 1)])]
     if config.eval.pass_at_k is not None:
         n = config.eval.samples
         runs.append(("sampled", f"{n} samples per prompt for pass@{config.eval.pass_at_k}",
                      [*sampling_overrides(n, config.sweep.temperature, config.sweep.top_p),
-                      *reward_overrides(SWEEP_REWARD)]))
+                      val_batch_size(config, n), *reward_overrides(SWEEP_REWARD)]))
     for model, (path, upstream) in models.items():
         inputs = [config.model] if model == "base" else []
         for kind, what, runner in runs:
@@ -559,14 +651,30 @@ def hard_prompt_count(summary: dict) -> int:
         raise PlanError(f"export summary has no prompts_per_bucket.hard (keys: {sorted(summary)})") from None
 
 
-def check_sft_set(layout: RunLayout) -> None:
-    """Refuse to start SFT on an empty SFT set.
+def check_sft_set(layout: RunLayout, max_length: Optional[int] = None) -> None:
+    """Refuse to start SFT on an empty SFT set, or on one whose longest row exceeds the SFT profile's
+    ``data.max_length`` (``truncation: error`` would stop the run at that row, hours in).
+
+    Args:
+        layout: the run directory.
+        max_length: the SFT profile's ``data.max_length`` (None: not checked).
 
     Raises:
-        PlanError: ``sft_data/stats.json`` reports 0 rows.
+        PlanError: ``sft_data/stats.json`` reports 0 rows, has no token lengths while ``max_length`` is given, or
+            its longest row (``tokens.max_total``) is longer than ``max_length``.
     """
     stats_path = layout.sft_data / "stats.json"
     stats = json.loads(stats_path.read_text())
     if int(stats.get("sft_rows", 0)) == 0:
         raise PlanError(f"the SFT set is empty ({stats_path}: sft_rows 0): every prompt was solved or none could be "
                         f"covered; see {layout.sft_data / 'coverage.jsonl'}")
+    if max_length is None:
+        return
+    longest = (stats.get("tokens") or {}).get("max_total")
+    if longest is None:
+        raise PlanError(f"{stats_path} has no token lengths (tokens.max_total): rebuild the SFT set with a "
+                        f"tokenizer so that its rows can be checked against the SFT profile's max_length {max_length}")
+    if int(longest) > max_length:
+        raise PlanError(f"the longest SFT row has {int(longest)} tokens ({stats_path}: tokens.max_total) and the SFT "
+                        f"profile's data.max_length is {max_length}: verl's SFT trainer (truncation: error) would "
+                        f"stop at that row; rebuild the set with --max-length {max_length} or raise data.max_length")

@@ -13,6 +13,11 @@
   the same architecture and processor;
 * the training stages save checkpoints (``trainer.save_freq``), which the merge stages need;
 * devices: a GPU profile on a machine without enough GPUs is refused (except for ``--dry-run``);
+* nodes: the SFT launch (``launch.sft_nnodes``) must match the SFT profile's ``trainer.nnodes`` (verl's SFT trainer
+  takes its world size from torchrun, not from the profile: a 4-node profile started on one node runs out of memory);
+* data against the profiles: images per row (train and held-out files) against the rollout's ``limit_images``
+  (vLLM refuses a prompt with more); the SFT profile's ``max_length`` and pixel range go to the SFT-set build, which
+  rejects longer rows, and to the SFT step's precheck;
 * expert source: a warning when none is configured (the error comes when the export shows hard prompts).
 """
 
@@ -36,6 +41,7 @@ from verl_rise.schedule.plan import (
     owned_override_keys,
 )
 from verl_rise.verl_commands import override_key
+from verl_rise.verl_ext.registry import failed_requests
 from verl_rise.verl_ext.startup_checks import verl_ppo_startup_checks, verl_sft_startup_checks
 
 #: Columns every RL parquet written by data_prep has (verl's RLHFDataset reads them).
@@ -158,15 +164,19 @@ def _cpu_profile(cfg) -> bool:
     return env.get("VERL_PLATFORM") == "cpu"
 
 
-def _check_devices(rl_cfg, errors: list[str], warnings: list[str]) -> None:
-    if _cpu_profile(rl_cfg):
-        return
+def _gpu_count() -> int:
     try:
         import torch
 
-        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception:  # a broken CUDA setup counts as none
-        available = 0
+        return 0
+
+
+def _check_devices(rl_cfg, errors: list[str], warnings: list[str]) -> None:
+    if _cpu_profile(rl_cfg):
+        return
+    available = _gpu_count()
     per_node = int(rl_cfg.trainer.n_gpus_per_node)
     nnodes = int(rl_cfg.trainer.nnodes)
     if nnodes > 1:
@@ -196,6 +206,84 @@ def check_value_types(label: str, cfg, errors: list[str]) -> bool:
         else:
             errors.append(f"stage {label}: {message}")
     return not found
+
+
+def check_sft_launch(config: RunConfig, sft_cfg, errors: list[str], warnings: list[str],
+                     device_check: bool) -> None:
+    """The SFT launch against the SFT profile's size (``trainer.nnodes`` x ``trainer.n_gpus_per_node``).
+
+    Errors: the profile is sized for another number of nodes than ``launch.sft_nnodes`` (the FSDP states, sharded
+    over fewer GPUs, would not fit: rise_sft_72b's 1.17 TB of states on one node); too few GPUs on this machine for a
+    one-node GPU launch (with ``device_check``). Warning: another number of ranks per node than the profile's.
+    """
+    launch = config.launch
+    name = config.profiles.sft
+    nnodes, per_node = int(sft_cfg.trainer.nnodes), int(sft_cfg.trainer.n_gpus_per_node)
+    if nnodes != launch.sft_nnodes:
+        errors.append(
+            f"stage sft: the SFT profile {name} is sized for trainer.nnodes={nnodes} x {per_node} GPUs but the run "
+            f"configuration launches it on launch.sft_nnodes={launch.sft_nnodes} node(s) (verl's SFT trainer takes "
+            f"its world size from torchrun, not from trainer.nnodes): set launch.sft_nnodes: {nnodes} with "
+            f"launch.sft_launcher: srun (inside a Slurm allocation) or torchrun plus launch.sft_rdzv_endpoint "
+            f"(HOST:PORT; then start the printed SFT command on every node), or use a profile sized for "
+            f"{launch.sft_nnodes} node(s)")
+    if per_node != launch.sft_nproc_per_node:
+        warnings.append(f"stage sft: the SFT profile {name} is sized for {per_node} GPUs per node and "
+                        f"launch.sft_nproc_per_node is {launch.sft_nproc_per_node}: memory per GPU differs from the "
+                        f"profile's arithmetic")
+    if device_check and sft_cfg.trainer.get("device") != "cpu" and launch.sft_nnodes == 1:
+        available = _gpu_count()
+        if available < launch.sft_nproc_per_node:
+            errors.append(f"stage sft: launch.sft_nproc_per_node={launch.sft_nproc_per_node} GPU ranks and this "
+                          f"machine has {available} GPUs: use a CPU profile (profiles.sft: rise_sft_cpu_tiny) or a "
+                          f"GPU node, or print the commands with --dry-run")
+
+
+def max_images_per_row(path: Path, image_key: str = "images") -> tuple[int, int]:
+    """``(most images in one row, index of the first such row)`` of an RL parquet file; ``(0, -1)`` without images.
+
+    Only the image paths are read (a nested column), not the image bytes.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    if image_key not in pf.schema_arrow.names:
+        return 0, -1
+    element = pf.schema_arrow.field(image_key).type
+    # The narrowest sub-column: a struct image ({bytes, path}) is read through its path, a plain list as is.
+    value = getattr(element, "value_type", None)
+    columns = [f"{image_key}.list.element.{value.field(0).name}"] if hasattr(value, "num_fields") and \
+        value.num_fields else [image_key]
+    lengths = pc.fill_null(pc.list_value_length(pf.read(columns=columns).column(image_key)), 0)
+    if len(lengths) == 0:
+        return 0, -1
+    most = pc.max(lengths).as_py() or 0
+    return most, (pc.index(lengths, most).as_py() if most else -1)
+
+
+def check_images_per_row(config: RunConfig, rl_cfg, errors: list[str]) -> None:
+    """Rows with more images than the rollout allows (``actor_rollout_ref.rollout.limit_images``, vLLM's
+    ``limit_mm_per_prompt``): vLLM rejects such a prompt mid-run. Checks the training and held-out files."""
+    limit = rl_cfg.actor_rollout_ref.rollout.get("limit_images")
+    if limit is None:
+        return
+    image_key = rl_cfg.data.get("image_key") or "images"
+    files = [("data.train", config.data.train), *((f"data.held_out.{k}", v) for k, v in config.data.held_out.items())]
+    for what, path in files:
+        most, row = max_images_per_row(path, image_key)
+        if most > int(limit):
+            errors.append(f"{what}: {path} row {row} has {most} images and the RL profile {config.profiles.rl} sets "
+                          f"actor_rollout_ref.rollout.limit_images={limit} (vLLM refuses a prompt with more): raise "
+                          f"it in overrides.rl (e.g. actor_rollout_ref.rollout.limit_images={most}; vLLM then "
+                          f"reserves memory for {most} images per prompt) or drop those rows")
+
+
+def _sft_pixels(sft_cfg) -> Optional[tuple[int, int]]:
+    kwargs = sft_cfg.data.get("mm_processor_kwargs") or {}
+    if kwargs.get("min_pixels") is None or kwargs.get("max_pixels") is None:
+        return None
+    return int(kwargs["min_pixels"]), int(kwargs["max_pixels"])
 
 
 @contextlib.contextmanager
@@ -229,6 +317,7 @@ def _compose_checks(config: RunConfig, stages: list[Stage], result: PreflightRes
             continue
         if label == "rl":
             rl_cfg = cfg
+        result.errors.extend(f"stage {label}: {problem}" for problem in failed_requests(cfg))
         if not check_value_types(label, cfg, result.errors):
             continue  # verl's checks would only fail on the same values, less clearly
         try:
@@ -243,6 +332,7 @@ def _compose_checks(config: RunConfig, stages: list[Stage], result: PreflightRes
         result.options = PlanOptions(rl_validates_at_end=int(rl_cfg.trainer.test_freq) > 0)
         if device_check:
             _check_devices(rl_cfg, result.errors, result.warnings)
+        check_images_per_row(config, rl_cfg, result.errors)
     sft_step = by_name["sft"].steps[0]
     config_dir, name, overrides = hydra_call(sft_step.argv)
     overrides = _stand_in(overrides, config.model, ("model.path",))
@@ -254,6 +344,9 @@ def _compose_checks(config: RunConfig, stages: list[Stage], result: PreflightRes
     if sft_cfg.trainer.get("device") == "cpu":
         result.options = replace(result.options, sft_platform="cpu")
     check_value_types("sft", sft_cfg, result.errors)
+    result.options = replace(result.options, sft_max_length=int(sft_cfg.data.max_length),
+                             sft_pixels=_sft_pixels(sft_cfg))
+    check_sft_launch(config, sft_cfg, result.errors, result.warnings, device_check)
     try:
         verl_sft_startup_checks(sft_cfg)
     except Exception as exc:

@@ -10,12 +10,15 @@ Steps (Metis-RISE, arXiv 2506.13056, SFT stage):
    ``allow_no_expert`` is set;
 3. solved prompts (pass rate 1) and unseen prompts are dropped;
 4. optional text-only rows at a ratio (:mod:`verl_rise.sft_data.text_only`);
-5. exact duplicates (same prompt, same response text) across sources are removed.
+5. exact duplicates (same prompt, same response text) across sources are removed;
+6. with a tokenizer, each row's tokens are counted as verl's SFT dataset will see them (image tokens in the profile's
+   pixel range included) and rows over ``max_length`` are rejected (:mod:`verl_rise.sft_data.length_check`).
 
 Outputs in ``out_dir`` (all written atomically; ``stats.json`` last, so its presence marks a complete build):
 
 * ``sft.parquet``: the SFT set for verl's ``MultiTurnSFTDataset`` (:mod:`verl_rise.sft_data.outputs`);
-* ``llamafactory/``: the same set for LLaMA-Factory;
+* ``llamafactory/``: the same set for LLaMA-Factory, with ``<name>_train.yaml``: the LLaMA-Factory settings that
+  match the RISE SFT recipe (template, pixel range, cutoff_len; :mod:`verl_rise.sft_data.llamafactory_settings`);
 * ``rejects.jsonl``: every candidate response that was not kept, with its reason;
 * ``coverage.jsonl``: every row of the four bucket files, with what became of it;
 * ``stats.json`` / ``stats.png``: counts by source and bucket, candidates, coverage, token lengths.
@@ -35,12 +38,14 @@ from typing import Any
 from tqdm import tqdm
 
 from data_prep.atomic import write_text_atomic
+from data_prep.writer import write_jsonl
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.endpoint import EndpointConfig, query_endpoint
 from verl_rise.sft_data.expert import verify_candidate
 from verl_rise.sft_data.expert_file import read_expert_file
 from verl_rise.sft_data.inputs import BUCKETS, HARD, INCONSISTENT, ExportTables, PromptRow, SFTInputError
-from data_prep.writer import write_jsonl
+from verl_rise.sft_data.length_check import count_and_filter
+from verl_rise.sft_data.llamafactory_settings import write_llamafactory_settings
 from verl_rise.sft_data.outputs import write_llamafactory, write_sft_parquet
 from verl_rise.sft_data.rewrite import MIN_REASONING_CHARS
 from verl_rise.sft_data.selection import NEAR_DUP_THRESHOLD, normalized, select
@@ -50,6 +55,7 @@ from verl_rise.sft_data.text_only import apply_ratio, read_text_only
 
 # Why an uncovered hard prompt failed: the reason of the candidate that got furthest through the gate.
 FAILURE_PRIORITY = (
+    R.OVER_MAX_LENGTH,
     R.NO_REASONING,
     R.BAD_FORMAT,
     R.WRONG_ANSWER,
@@ -87,6 +93,10 @@ class BuildConfig:
         text_response_column: its solution column.
         text_ratio: text rows per multimodal row (None: keep all verified text rows).
         tokenizer: tokenizer/processor directory for token lengths (None: lengths in characters).
+        max_length: the SFT profile's ``data.max_length``: longer rows (tokens, images included) are rejected with
+            reason ``over_max_length`` (needs ``tokenizer``). None: no limit.
+        pixels: ``(min_pixels, max_pixels)`` images are resized into for training (the SFT profile's
+            ``data.mm_processor_kwargs``); None: qwen-vl-utils' default range.
         llamafactory_name: dataset name of the LLaMA-Factory export.
         progress: show progress bars.
         allow_no_expert: build even when hard prompts exist and no expert trajectory was kept (otherwise
@@ -112,6 +122,8 @@ class BuildConfig:
     text_response_column: str = "response"
     text_ratio: float | None = None
     tokenizer: Path | None = None
+    max_length: int | None = None
+    pixels: tuple[int, int] | None = None
     llamafactory_name: str = "rise_sft"
     progress: bool = True
     allow_no_expert: bool = False
@@ -122,6 +134,8 @@ class BuildConfig:
         for name in ("self_distill_max", "expert_max_per_prompt", "min_reasoning_chars"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_length is not None and self.tokenizer is None:
+            raise ValueError("max_length needs a tokenizer (token lengths are counted with it)")
 
 
 class NoExpertCoverage(SFTInputError):
@@ -391,6 +405,7 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
 
     # 5. Cross-source exact dedup, in source order.
     sft_rows: list[dict[str, Any]] = []
+    sft_cands: list[R.Candidate] = []
     seen: dict[tuple[str, str], str] = {}
     for source in R.SOURCES:
         for cand, row in ledger.kept[source]:
@@ -400,6 +415,14 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
                 continue
             seen[key] = source
             sft_rows.append(_sft_row(cand, row))
+            sft_cands.append(cand)
+
+    # 6. Token lengths; rows longer than the SFT profile's max_length are rejected (verl would stop at them).
+    row_counts: list[dict[str, int]] = []
+    if cfg.tokenizer is not None:
+        sft_rows, row_counts, too_long = count_and_filter(sft_rows, sft_cands, TokenCounter(cfg.tokenizer, cfg.pixels),
+                                                          cfg.max_length, progress=cfg.progress)
+        ledger.reject(too_long)
 
     problem = expert_coverage_problem(cfg, ledger, sum(w[0] == HARD for w in index.values()))
     if problem and not cfg.allow_no_expert:
@@ -411,6 +434,8 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
     # Outputs.
     n_written = write_sft_parquet(out / "sft.parquet", sft_rows)
     lf = write_llamafactory(out / "llamafactory", sft_rows, cfg.llamafactory_name)
+    lf["settings"] = str(write_llamafactory_settings(out / "llamafactory", cfg.llamafactory_name, cfg.pixels,
+                                                     cfg.max_length))
     write_jsonl(out / "rejects.jsonl", (r.to_json() for r in ledger.rejects))
     coverage = _coverage(tables, ledger, index, sft_rows)
     write_jsonl(out / "coverage.jsonl", coverage)
@@ -431,14 +456,15 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
     lengths: dict[str, list[int]] = defaultdict(list)
     tokens = None
     if cfg.tokenizer is not None:
-        counter = TokenCounter(cfg.tokenizer)
         per_source: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        for r in tqdm(sft_rows, desc="token lengths", unit="row", disable=not cfg.progress):
-            c = counter.count(r)
+        for r, c in zip(sft_rows, row_counts):
             for k, v in c.items():
                 per_source[r["extra_info"]["sft_source"]][k].append(v)
             lengths[r["extra_info"]["sft_source"]].append(c["total"])
-        tokens = {"tokenizer": str(cfg.tokenizer),
+        # max_total is what the SFT step's precheck compares with the profile's max_length.
+        tokens = {"tokenizer": str(cfg.tokenizer), "max_length": cfg.max_length,
+                  "pixels": list(cfg.pixels) if cfg.pixels else None,
+                  "max_total": max((c["total"] for c in row_counts), default=0),
                   "by_source": {s: {k: summarize(v) for k, v in d.items()} for s, d in per_source.items()}}
     else:
         for r in sft_rows:

@@ -83,9 +83,25 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--text-ratio", type=float, default=None, help="text rows per multimodal row (default: all)")
     o = b.add_argument_group("outputs")
     o.add_argument("--tokenizer", type=Path, default=None, help="Qwen2.5-VL processor/tokenizer dir for token lengths")
+    o.add_argument("--max-length", type=int, default=None,
+                   help="reject rows longer than this many tokens (the SFT profile's data.max_length; needs "
+                        "--tokenizer), reason over_max_length")
+    o.add_argument("--min-pixels", type=int, default=None, help="image pixel range of the SFT profile "
+                   "(data.mm_processor_kwargs.min_pixels) for the token count")
+    o.add_argument("--max-pixels", type=int, default=None, help="... and its max_pixels")
     o.add_argument("--llamafactory-name", default="rise_sft")
     o.add_argument("--no-progress", action="store_true")
     return parser
+
+
+def _pixels(args: argparse.Namespace) -> tuple[int, int] | None:
+    if (args.min_pixels is None) != (args.max_pixels is None):
+        raise ValueError("--min-pixels and --max-pixels go together")
+    if args.min_pixels is None:
+        return None
+    if not 0 < args.min_pixels <= args.max_pixels:
+        raise ValueError(f"need 0 < --min-pixels <= --max-pixels, got {args.min_pixels} and {args.max_pixels}")
+    return args.min_pixels, args.max_pixels
 
 
 def config_from_args(args: argparse.Namespace) -> BuildConfig:
@@ -116,8 +132,8 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
         expert_max_per_prompt=args.expert_max_per_prompt, min_reasoning_chars=args.min_reasoning_chars,
         endpoint=endpoint, endpoint_cache=args.endpoint_cache, endpoint_prompts=args.endpoint_prompts,
         text_only=args.text_only, text_response_column=args.text_response_column, text_ratio=args.text_ratio,
-        tokenizer=args.tokenizer, llamafactory_name=args.llamafactory_name, progress=not args.no_progress,
-        allow_no_expert=args.allow_no_expert)
+        tokenizer=args.tokenizer, max_length=args.max_length, pixels=_pixels(args),
+        llamafactory_name=args.llamafactory_name, progress=not args.no_progress, allow_no_expert=args.allow_no_expert)
 
 
 def _summary(stats: dict) -> str:

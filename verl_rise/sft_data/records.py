@@ -33,6 +33,7 @@ DUPLICATE = "duplicate"  # the same (prompt, response) as a row already kept
 NEAR_DUPLICATE = "near_duplicate"  # word 3-gram Jaccard similarity >= threshold with a response already kept
 OVER_CAP = "over_cap"  # verified, but the prompt already has its maximum number of responses from this source
 OVER_RATIO = "over_ratio"  # a verified text-only row left out to keep the configured text/multimodal ratio
+OVER_MAX_LENGTH = "over_max_length"  # the row (prompt + image tokens + response) exceeds the SFT max_length
 
 REASONS = (
     NOT_CORRECT,
@@ -50,6 +51,7 @@ REASONS = (
     NEAR_DUPLICATE,
     OVER_CAP,
     OVER_RATIO,
+    OVER_MAX_LENGTH,
 )
 
 

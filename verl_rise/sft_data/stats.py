@@ -21,15 +21,20 @@ from PIL import Image
 VISION_BLOCK = "<|vision_start|><|image_pad|><|vision_end|>"
 
 
-def image_token_count(data: bytes, patch_size: int = 14, merge_size: int = 2) -> int:
-    """Number of ``<|image_pad|>`` tokens Qwen2.5-VL gives an encoded image (qwen-vl-utils ``smart_resize``)."""
+def image_token_count(data: bytes, patch_size: int = 14, merge_size: int = 2,
+                      pixels: tuple[int, int] | None = None) -> int:
+    """Number of ``<|image_pad|>`` tokens Qwen2.5-VL gives an encoded image (qwen-vl-utils ``smart_resize``).
+
+    ``pixels``: the ``(min_pixels, max_pixels)`` range the image is resized into (an SFT profile's
+    ``data.mm_processor_kwargs``, applied by ``RiseSFTDataset``); None: qwen-vl-utils' default range.
+    """
     from qwen_vl_utils.vision_process import IMAGE_MAX_TOKEN_NUM, IMAGE_MIN_TOKEN_NUM, smart_resize
 
     factor = patch_size * merge_size
+    lo, hi = pixels if pixels is not None else (IMAGE_MIN_TOKEN_NUM * factor**2, IMAGE_MAX_TOKEN_NUM * factor**2)
     with Image.open(io.BytesIO(data)) as im:
         width, height = im.size
-    h, w = smart_resize(height, width, factor=factor, min_pixels=IMAGE_MIN_TOKEN_NUM * factor**2,
-                        max_pixels=IMAGE_MAX_TOKEN_NUM * factor**2)
+    h, w = smart_resize(height, width, factor=factor, min_pixels=lo, max_pixels=hi)
     return (h // factor) * (w // factor)
 
 
@@ -38,13 +43,15 @@ class TokenCounter:
 
     Args:
         tokenizer_path: a directory ``AutoTokenizer.from_pretrained`` accepts.
+        pixels: ``(min_pixels, max_pixels)`` images are resized into (see :func:`image_token_count`).
     """
 
-    def __init__(self, tokenizer_path: str | os.PathLike) -> None:
+    def __init__(self, tokenizer_path: str | os.PathLike, pixels: tuple[int, int] | None = None) -> None:
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
         self.path = str(tokenizer_path)
+        self.pixels = pixels
 
     def _ids(self, messages: list[dict[str, str]], generation_prompt: bool) -> int:
         ids = self.tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation_prompt)
@@ -56,7 +63,7 @@ class TokenCounter:
         """``{"prompt", "response", "total", "image"}`` token counts of one SFT row dict."""
         messages = [{"role": m["role"], "content": m["content"].replace("<image>", VISION_BLOCK)}
                     for m in row["messages"]]
-        image = sum(image_token_count(im["bytes"]) for im in row["images"])
+        image = sum(image_token_count(im["bytes"], pixels=self.pixels) for im in row["images"])
         # Each vision block above holds one <|image_pad|>; the real expansion adds n - 1 more per image.
         extra = image - len(row["images"])
         prompt = self._ids(messages[:-1], True) + extra

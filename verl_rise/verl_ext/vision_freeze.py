@@ -8,6 +8,9 @@ projector into the LLM) stays trainable, as in EasyR1's ``freeze_vision_tower``:
 trains, and the merger is the cheap part that adapts the image features to the policy.
 
 Frozen parameters get no gradient, so AdamW leaves them unchanged and FSDP2 reduces no gradient for them.
+
+The SFT trainer uses the same engine hook through its engine config (:mod:`verl_rise.verl_ext.sft_freeze`), with
+LLaMA-Factory's defaults: vision tower and projector frozen.
 """
 
 from __future__ import annotations
@@ -72,7 +75,37 @@ def freeze_vision_tower(model, trainable_parts: tuple[str, ...] = TRAINABLE_PART
     return frozen
 
 
-def _patch_engine_build_module() -> None:
+def freeze_vision_parts(model, tower: bool, projector: bool) -> int:
+    """Freeze the vision encoder (``tower``, its projector excepted) and/or its projector (``projector``).
+
+    Returns:
+        The number of parameter tensors frozen.
+
+    Raises:
+        ValueError: the model has no vision encoder.
+    """
+    if tower:
+        frozen = freeze_vision_tower(model, trainable_parts=() if projector else TRAINABLE_PARTS)
+        return frozen
+    if not projector:
+        return 0
+    tower_module = find_vision_tower(model)
+    if tower_module is None:
+        raise ValueError(f"freeze_multi_modal_projector=true but {type(model).__name__} has no vision encoder")
+    frozen = 0
+    for name, param in tower_module.named_parameters():
+        if any(part in name.split(".") for part in TRAINABLE_PARTS):
+            param.requires_grad_(False)
+            frozen += 1
+    return frozen
+
+
+def patch_engine_build_module() -> None:
+    """Make verl's FSDP engine freeze vision parts right after it builds the model (idempotent).
+
+    What is frozen: the RL actor's ``freeze_vision_tower`` (tower only), or the SFT engine config's
+    ``freeze_vision_tower`` / ``freeze_multi_modal_projector`` (:class:`verl_rise.verl_ext.sft_freeze.FreezeFSDPEngineConfig`).
+    """
     from verl.workers.engine.fsdp.transformer_impl import FSDPEngine
 
     original = FSDPEngine._build_module
@@ -82,16 +115,26 @@ def _patch_engine_build_module() -> None:
     @functools.wraps(original)
     def _build_module(self):
         module = original(self)
-        if _freeze_requested and not self.engine_config.forward_only:
-            count = freeze_vision_tower(module)
-            logger.warning("verl-rise: froze %d vision-tower parameter tensors (merger trainable)", count)
+        if self.engine_config.forward_only:
+            return module
+        tower = _freeze_requested or bool(getattr(self.engine_config, "freeze_vision_tower", False))
+        projector = bool(getattr(self.engine_config, "freeze_multi_modal_projector", False))
+        if tower or projector:
+            count = freeze_vision_parts(module, tower, projector)
+            logger.warning("verl-rise: froze %d vision parameter tensors (tower %s, projector %s)", count,
+                           "frozen" if tower else "trainable", "frozen" if projector else "trainable")
         return module
 
     _build_module._verl_rise_freeze = True
     FSDPEngine._build_module = _build_module
 
 
-@registration_step("freeze_vision_tower")
+def _asks_for_freeze(cfg) -> bool:
+    return bool(cfg.actor_rollout_ref.actor.get("freeze_vision_tower", False))
+
+
+@registration_step("freeze_vision_tower", requested_by=_asks_for_freeze,
+                   feature="actor_rollout_ref.actor.freeze_vision_tower=true")
 def _register() -> None:
     # Only the config class is patched at `import verl` (cheap); the engine module is imported and patched in the
     # process that actually asks for freezing (the actor worker), when it builds its actor config.
@@ -107,7 +150,7 @@ def _register() -> None:
         original(self)
         if self.freeze_vision_tower:
             _freeze_requested = True
-            _patch_engine_build_module()
+            patch_engine_build_module()
 
     __post_init__._verl_rise_freeze = True
     FSDPActorConfig.__post_init__ = __post_init__
