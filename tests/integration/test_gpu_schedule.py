@@ -86,9 +86,9 @@ def test_multi_node_sft_commands_run_as_printed(data, monkeypatch):
                                             "sft_rdzv_endpoint": "node001:29400"}))
     argv = fixed.shell_argv()
     head = argv[:argv.index("verl.trainer.sft_trainer") - 1]
-    assert head[1:] == ["-m", "torch.distributed.run", "--nnodes=4", "--nproc_per_node=8", "--rdzv_backend=c10d",
-                        "--rdzv_endpoint=node001:29400", head[-1]]
-    assert head[-1].startswith("--rdzv_id=verl-rise-sft-") and "--standalone" not in argv
+    assert head[1:] == ["-m", "torch.distributed.run", "--nnodes=4", "--rdzv_backend=c10d",
+                        "--rdzv_endpoint=node001:29400", head[-2], "--nproc_per_node=8"]
+    assert head[-2].startswith("--rdzv_id=verl-rise-sft-") and "--standalone" not in argv
     assert "start this same command on each of the 4 nodes" in fixed.note
 
     env_step = _sft_step(_config(data, launch={"sft_nnodes": 2}))
