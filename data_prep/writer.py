@@ -30,7 +30,7 @@ from data_prep.atomic import AtomicFile
 def remove_stale_temps_of(path: str | os.PathLike) -> int:
     """Delete the temp files that killed writers of ``path`` left in its directory. Returns how many.
 
-    Only files named like :class:`~verl_rise.atomic.AtomicFile` temps of this very output are considered, and a
+    Only files named like :class:`~data_prep.atomic.AtomicFile` temps of this very output are considered, and a
     temp file whose writer is still running (it holds the file's ``flock``) is kept.
     """
     target = Path(path)

@@ -31,7 +31,7 @@ BUDGET_GB = 0.9 * 80
 
 
 def _compose(name: str, overrides=()):
-    from tests.test_recipes_compose import compose_profile
+    from tests.integration.test_recipes_compose import compose_profile
 
     require(QWEN_PROCESSOR)
     return compose_profile(RECIPES, name, list(overrides))

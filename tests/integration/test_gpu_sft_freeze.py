@@ -29,7 +29,7 @@ def _probe(tiny, tower: bool, projector: bool, port: int) -> dict:
 
 
 def test_sft_recipe_defaults_freeze_tower_and_projector():
-    from tests.test_recipes_compose import compose_profile
+    from tests.integration.test_recipes_compose import compose_profile
 
     for name in ("rise_sft_7b", "rise_sft_72b", "rise_sft_cpu_tiny"):
         engine = compose_profile(REPO_ROOT / "recipes", name).engine

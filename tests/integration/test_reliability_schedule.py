@@ -31,7 +31,7 @@ def test_preflight_refuses_values_of_the_wrong_type(data):  # noqa: F811
 def test_value_types_accept_what_verl_accepts():
     from omegaconf import OmegaConf
 
-    from verl_rise.schedule.value_types import value_type_errors
+    from verl_rise.verl_ext.value_types import value_type_errors
 
     target = "verl.workers.config.FSDPOptimizerConfig"
     ok = OmegaConf.create({"optim": {"_target_": target, "lr": 1, "min_lr_ratio": None, "weight_decay": 0.01,

@@ -6,7 +6,7 @@
 * recipes: every Hydra command of the plan is composed exactly as it will run, against verl's own config
   (``main_ppo``'s ``ppo_trainer``, the SFT trainer's ``sft_trainer_engine``): an unknown key, a missing config
   group or a bad value fails here; every value going into one of verl's config dataclasses must fit the field's
-  annotation (``optim.lr=abc`` is refused: :mod:`verl_rise.schedule.value_types`). The RL-side configs then go
+  annotation (``optim.lr=abc`` is refused: :mod:`verl_rise.verl_ext.value_types`). The RL-side configs then go
   through what verl runs before it touches a GPU (``validate_config``, the v1 trainer's constructor, the workers'
   dataclass conversions); the SFT config through the dataclass conversions of ``SFTTrainer._build_config``. Paths
   the schedule has not produced yet (the merged RL and SFT models) are stood in for by the base model, which has
@@ -191,10 +191,10 @@ def check_value_types(label: str, cfg, errors: list[str]) -> bool:
     """Check the values of a composed config against the types of verl's config dataclasses (as Hydra checks keys).
 
     Appends ``stage <label>: <key>=<value> is a <type>; verl's <Class>.<field> is a <type>`` to ``errors`` per
-    bad value (:mod:`verl_rise.schedule.value_types`); a message another stage already gave (the RL overrides
+    bad value (:mod:`verl_rise.verl_ext.value_types`); a message another stage already gave (the RL overrides
     also go into the sweep and eval runs) gets this stage added to its label instead. Returns True when all fit.
     """
-    from verl_rise.schedule.value_types import value_type_errors
+    from verl_rise.verl_ext.value_types import value_type_errors
 
     found = value_type_errors(cfg)
     for message in found:

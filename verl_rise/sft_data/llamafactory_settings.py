@@ -16,8 +16,8 @@ from typing import Optional
 
 import yaml
 
-from verl_rise.atomic import write_text_atomic
-from verl_rise.prompts import MAX_PIXELS, MIN_PIXELS
+from data_prep.atomic import write_text_atomic
+from data_prep.prompts import MAX_PIXELS, MIN_PIXELS
 
 #: recipes/rise_sft_7b.yaml's data.max_length, used when the build was given no max_length.
 DEFAULT_CUTOFF_LEN = 21504
@@ -30,7 +30,7 @@ def llamafactory_settings(export_dir: Path, name: str, pixels: Optional[tuple[in
     Args:
         export_dir: the ``llamafactory/`` folder (becomes ``dataset_dir``, absolute).
         name: the dataset name in ``dataset_info.json``.
-        pixels: ``(min_pixels, max_pixels)`` of the SFT profile; None: the Metis-RISE range (verl_rise.prompts).
+        pixels: ``(min_pixels, max_pixels)`` of the SFT profile; None: the Metis-RISE range (data_prep.prompts).
         max_length: the SFT profile's ``data.max_length``; None: :data:`DEFAULT_CUTOFF_LEN`.
     """
     lo, hi = pixels if pixels is not None else (MIN_PIXELS, MAX_PIXELS)
