@@ -83,3 +83,74 @@ def score_rows(rows: Iterable[dict], reward_fn, source: str = "<input>") -> tupl
         if values:
             report.means[key] = sum(values) / len(values)
     return scored, rejects, report
+
+
+def _benchmark_fields(row: dict) -> dict:
+    extra = row.get("extra_info")
+    if isinstance(extra, dict) and isinstance(extra.get("vlmeval"), dict):
+        return extra["vlmeval"]
+    return row
+
+
+def score_benchmark_rows(
+    rows: Iterable[dict], benchmark: str, extract: str = "lenient", source: str = "<input>", judge=None
+) -> tuple[list[dict], list[dict], ScoreReport, dict]:
+    """Score rows of one benchmark by its own rules (``verl_rise.evaluation``).
+
+    Rows carry the benchmark's VLMEvalKit TSV columns at top level (or in ``extra_info["vlmeval"]``) and the model's
+    ``response`` (or VLMEvalKit's ``prediction``). Each scored row gets ``acc``, ``pred``, ``extracted``, ``method``
+    and ``extract``; a row without a response or with a field its benchmark cannot parse is rejected with its row
+    number, field and reason.
+
+    Args:
+        judge: for ``extract="judge"``: ``(endpoint config, cache path)``.
+
+    Returns:
+        (scored rows, rejects, report, the benchmark's aggregate metrics or {} when nothing was scored).
+    """
+    from verl_rise.evaluation import aggregate
+    from verl_rise.evaluation.benchmarks import FieldError, check_benchmark, score_row
+
+    key = check_benchmark(benchmark)
+    scored, rejects, report = [], [], ScoreReport()
+    start = time.perf_counter()
+    pending = []
+    for index, row in enumerate(rows):
+        report.read += 1
+        response = row.get("response", row.get("prediction"))
+        if not isinstance(response, str):
+            rejects.append({"file": source, "row": index, "field": "response", "reason": "missing or not a string"})
+            continue
+        pending.append((index, row, response))
+    if extract == "judge":
+        from verl_rise.evaluation.judge import judge_scores
+
+        if judge is None:
+            raise ValueError("extract='judge' needs an endpoint (--judge-endpoint)")
+        cfg, cache_path = judge
+        results = judge_scores(key, [_benchmark_fields(r) for _, r, _ in pending], [t for _, _, t in pending], cfg,
+                               cache_path)
+    else:
+        results = []
+        for index, row, response in pending:
+            try:
+                results.append(score_row(key, _benchmark_fields(row), response, extract))
+            except FieldError as exc:
+                results.append(exc)
+    for (index, row, _), result in zip(pending, results, strict=True):
+        if isinstance(result, Exception):
+            rejects.append({"file": source, "row": index, "field": str(result).split("'")[1] if "'" in str(result)
+                            else "", "reason": str(result)})
+            continue
+        scored.append({**row, **result})
+    rejects.sort(key=lambda r: r["row"])
+    report.seconds = time.perf_counter() - start
+    report.scored, report.rejected = len(scored), len(rejects)
+    metrics: dict = {}
+    if scored:
+        report.means["acc"] = sum(r["acc"] for r in scored) / len(scored)
+        try:
+            metrics = aggregate(key, [{**_benchmark_fields(r), "acc": r["acc"]} for r in scored])
+        except FieldError as exc:
+            metrics = {"error": str(exc)}
+    return scored, rejects, report, metrics
