@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.paths import REPO_ROOT
+from tests.paths import QWEN_PROCESSOR, REPO_ROOT, require
 from verl_rise.schedule.config import ConfigError, dump_config, parse_config
 from verl_rise.schedule.evaluate import main as evaluate_main
 from verl_rise.schedule.plan import build_plan
-from verl_rise.schedule.preflight import compose, hydra_call
+from verl_rise.schedule.preflight import _stand_in, compose, hydra_call
 from verl_rise.schedule.report import benchmark_markdown, benchmark_table, write_report
 from verl_rise.verl_commands import EVAL_BENCHMARK_REWARD
 
@@ -162,6 +162,12 @@ def test_eval_stage_runs_each_model_on_the_benchmarks_with_model_card_settings(t
     assert composed.trainer.val_only is True
     assert composed.trainer.validation_data_dir == str(run / "rl" / "benchmarks" / "dumps")
     assert composed.actor_rollout_ref.rollout.val_kwargs.do_sample is False  # greedy
+    # and verl accepts it (its own start-up checks, as the pre-flight runs them)
+    require(QWEN_PROCESSOR)
+    from verl_rise.verl_ext.startup_checks import verl_ppo_startup_checks
+
+    verl_ppo_startup_checks(compose(config_dir, "rise_grpo_7b",
+                                    _stand_in(overrides, QWEN_PROCESSOR, ("actor_rollout_ref.model.path",))))
 
 
 def test_profile_generation_keeps_the_recipe_settings(tmp_path):
@@ -285,3 +291,70 @@ def test_report_without_benchmarks_says_so(tmp_path):
     assert [r["label"] for r in table["rows"]] == ["Qwen2.5-VL-72B (model card)", "Metis-RISE-72B (model card)"]
     assert "| _Metis-RISE-72B (model card)_ | 80.4 | 42.7 | 59.8 | 42.5 | 55.1 | 58.8 | 56.6 |" in \
         "\n".join(benchmark_markdown(table))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# a real converted benchmark (data_prep.benchmarks): pre-flight checks, reward -> dumps -> evaluate
+
+
+@pytest.fixture
+def logicvista(tmp_path) -> Path:
+    """LogicVista in its release layout (dataset.json + images), converted: two rows, answers "C" and "B, D"."""
+    import io
+
+    from PIL import Image
+
+    from data_prep.benchmarks.convert import main as convert_main
+
+    (tmp_path / "images").mkdir()
+    data = {}
+    for k, answer in enumerate(["C", "B, D"]):
+        buf = io.BytesIO()
+        Image.new("RGB", (330, 310), (30 * k, 90, 200)).save(buf, format="PNG")
+        (tmp_path / "images" / f"v1_{k}.png").write_bytes(buf.getvalue())
+        data[f"v1_{k}"] = {"imagename": f"v1_{k}.png", "question": f"Which choice fits? ({k})", "answer": answer,
+                           "reasoning": "pattern", "skill": ["inductive"], "broad_capability": ["diagram"],
+                           "specific_capability": ["sequence pattern"], "imagesource": "x", "sourcelink": "y",
+                           "liscenced": "false"}
+    (tmp_path / "dataset.json").write_text(json.dumps(data))
+    out = tmp_path / "logicvista.parquet"
+    assert convert_main(["-b", "logicvista", "--native", str(tmp_path / "dataset.json"), "-o", str(out),
+                         "--no-progress"]) == 0
+    return out
+
+
+def test_preflight_checks_the_benchmark_files(tmp_path, logicvista):
+    from verl_rise.schedule.preflight import preflight
+
+    synthetic = write_benchmarks(tmp_path, ("wemath",))["wemath"]
+    cfg = parse_config(_raw(tmp_path, benchmarks={"logicvista": str(logicvista), "mathvista": str(logicvista),
+                                                  "wemath": str(synthetic), "dynamath": "nowhere.parquet"}),
+                       tmp_path)
+    errors = [e for e in preflight(cfg, compose_recipes=False).errors if e.startswith("eval.")]
+    # the converted LogicVista file passes; the others are named with their fault
+    assert errors == [
+        f"eval.benchmarks.mathvista: {logicvista} holds rows of data_source ['LogicVista'], not mathvista",
+        f"eval.benchmarks.dynamath: file not found: {tmp_path / 'nowhere.parquet'}",
+        f"eval.benchmarks.wemath: {synthetic} lacks the columns ['prompt', 'reward_model'] (write it with "
+        f"python -m data_prep.*)",
+    ]
+
+
+def test_converted_rows_through_the_reward_and_evaluate(tmp_path, logicvista):
+    """Each converted row scored by the eval stage's reward as verl calls it; its returned keys written as verl's
+    dump lines; evaluate joins them back by row_key: "B, D" answered in prose counts only with lenient extraction."""
+    from verl_rise.schedule.benchmark_reward import compute_score
+
+    rows = pq.read_table(logicvista).to_pylist()
+    responses = ["<think>...</think><answer>\\boxed{C}</answer>", "The answer is B, D."]
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    with open(dumps / "0.jsonl", "w") as f:
+        for row, response in zip(rows, responses):
+            result = compute_score(row["data_source"], response, row["reward_model"]["ground_truth"],
+                                   row["extra_info"])
+            f.write(json.dumps({"input": "q", "output": response, "gts": row["reward_model"]["ground_truth"],
+                                "score": result["score"], "step": 0, **result}) + "\n")
+    results = _evaluate(tmp_path, {"logicvista": logicvista}, {"base": dumps})
+    entry = results["models"]["base"]["benchmarks"]["logicvista"]
+    assert (entry["strict"]["acc"], entry["lenient"]["acc"], entry["missing"]) == (0.5, 1.0, 0)
