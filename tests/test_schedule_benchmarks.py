@@ -215,7 +215,8 @@ def test_evaluate_computes_each_benchmarks_metric_from_the_dumps(tmp_path):
         assert {k: round(100 * bench[k][mode]["headline"], 6) for k in bench} == expected, mode
     dyn, we = bench["dynamath"], bench["wemath"]
     assert (dyn["strict"]["average_acc"], dyn["lenient"]["average_acc"]) == (0.4, 0.8)
-    assert (we["strict"]["IG"], we["strict"]["IK"], we["lenient"]["CM_strict"], we["lenient"]["RM_strict"]) == (1, 1, 1, 1)
+    assert (we["strict"]["IG"], we["strict"]["IK"]) == (1, 1)
+    assert (we["lenient"]["CM_strict"], we["lenient"]["RM_strict"]) == (1, 1)
     assert bench["mathverse"]["missing"] == 1 and bench["mathvista"]["missing"] == 0
     assert results["benchmark_files"]["wemath"]["rows"] == 6
     assert results["benchmark_files"]["dynamath"]["data_sources"] == ["DynaMath"]
@@ -267,6 +268,7 @@ def test_report_table_png_and_summary(tmp_path):
     assert "72B" not in md
     assert "up to 8192 new tokens" in md and "100352 (128·28·28)" in md and "12845056 (16384·28·28)" in md
     assert "_lenient_ = rule-based extraction" in md and "1 MathVerse rows had no response" in md
+    assert f"- WeMath: 6 rows (`{files['wemath']}`)\n" in md  # the leaderboard's split: no remark
 
     png = run_dir / "report" / "benchmarks.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -278,6 +280,19 @@ def test_report_table_png_and_summary(tmp_path):
     assert rows["base model (strict)"]["average"] == pytest.approx(125 / 6)
     assert rows["Metis-RISE-7B (model card)"]["published"] is True
     assert summary["reference_size"] == "7b" and "8192" in summary["generation"]
+
+
+def test_report_names_a_split_the_leaderboard_does_not_use(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "eval").mkdir(parents=True)
+    files = write_benchmarks(tmp_path, ("mathvision",))
+    table = pq.read_table(files["mathvision"]).to_pylist()
+    pq.write_table(pa.Table.from_pylist([{**r, "data_source": "MathVision_MINI"} for r in table]), files["mathvision"])
+    results = _evaluate(tmp_path, files, {"sft": write_dumps(tmp_path / "sft", ("mathvision",))})
+    (run_dir / "eval" / "results.json").write_text(json.dumps(results))
+    md = write_report(run_dir).read_text()
+    assert "data_source MathVision_MINI, not the leaderboard's MathVision, so not comparable" in md
+    assert "| + RL + SFT (Metis-RISE) | – | 50.0 | – | – | – | – | 50.0* |" in md
 
 
 def test_report_without_benchmarks_says_so(tmp_path):

@@ -5,7 +5,8 @@
 Sections: the stage x benchmark accuracy table (base / RL / RL+SFT rows, one column per data_source, pass@k when
 evaluated; eval/results.json), the paper's table (MathVista, MathVision, MathVerse, DynaMath, WeMath, LogicVista
 and their average; base strict and lenient, RL, RISE, and the model card's published rows of
-``eval.reference_size``; also ``benchmarks.png`` and, machine-readable, ``summary.json["benchmarks"]``), the RL reward and response-length curves (verl's file-logger JSONL of the RL stage:
+``eval.reference_size``; also ``benchmarks.png`` and, machine-readable, ``summary.json["benchmarks"]``), the RL
+reward and response-length curves (verl's file-logger JSONL of the RL stage:
 ``critic/score/mean``, ``response_length/mean``), the pass-rate split and histogram after RL (the export's
 ``summary.json`` and ``pass_rate_hist.png``), the SFT set's composition (sft_data ``stats.json`` / ``stats.png``),
 the SFT loss curve, and each stage's wall time (the manifests). Missing inputs leave a note in their section instead
@@ -44,6 +45,10 @@ PUBLISHED = {
     "72b": {"Qwen2.5-VL-72B": (74.2, 39.3, 47.3, 35.9, 49.1, 55.7, 50.3),
             "Metis-RISE-72B": (80.4, 42.7, 59.8, 42.5, 55.1, 58.8, 56.6)},
 }
+#: The data_source (VLMEvalKit dataset, i.e. split) the leaderboard's numbers are on, per benchmark.
+LEADERBOARD_SOURCES = {"mathvista": "MathVista_MINI", "mathvision": "MathVision",
+                       "mathverse": "MathVerse_MINI_Vision_Only", "dynamath": "DynaMath", "wemath": "WeMath",
+                       "logicvista": "LogicVista"}
 #: What each benchmark's column reports (verl_rise.evaluation.HEADLINE).
 HEADLINE_NOTE = "DynaMath: worst-case accuracy over each seed question's variants; WeMath: strict score; " \
                 "the others: accuracy"
@@ -103,10 +108,10 @@ def benchmark_table(results: dict, reference_size: Optional[str]) -> dict:
         values = {title: (100 * bench[key][mode]["headline"] if key in bench else None)
                   for key, title in BENCHMARK_COLUMNS.items()}
         present = [c for c in columns if values[c] is not None]
+        missing = {BENCHMARK_COLUMNS[k]: e["missing"] for k, e in bench.items() if e.get("missing")}
         rows.append({"label": label, "model": model, "extraction": mode, "values": values,
                      "average": sum(values[c] for c in present) / len(present) if present else None,
-                     "average_over": present, "published": False,
-                     "missing_rows": {BENCHMARK_COLUMNS[k]: e["missing"] for k, e in bench.items() if e.get("missing")}})
+                     "average_over": present, "published": False, "missing_rows": missing})
     for name, numbers in PUBLISHED.get(reference_size or "", {}).items():
         rows.append({"label": f"{name} (model card)", "model": name, "extraction": "judge (VLMEvalKit)",
                      "values": dict(zip(columns, numbers[:6])), "average": numbers[6], "average_over": columns,
@@ -341,7 +346,10 @@ def write_report(run_dir: Path) -> Path:
                f"(OpenCompass leaderboard, VLMEvalKit with a gpt-4o-mini answer-extraction judge).",
                "", f"- {generation_note(config)}"]
         for key, info in (results or {}).get("benchmark_files", {}).items():
-            md.append(f"- {BENCHMARK_COLUMNS.get(key, key)}: {info['rows']} rows (`{info['path']}`)")
+            split = "" if info["data_sources"] == [LEADERBOARD_SOURCES.get(key)] else (
+                f"; data_source {', '.join(info['data_sources'])}, not the leaderboard's "
+                f"{LEADERBOARD_SOURCES.get(key)}, so not comparable with the published rows")
+            md.append(f"- {BENCHMARK_COLUMNS.get(key, key)}: {info['rows']} rows (`{info['path']}`){split}")
         for row in table["rows"]:
             for col, n in row["missing_rows"].items():
                 md.append(f"- {row['label']}: {n} {col} rows had no response (dropped by verl's prompt-length "
