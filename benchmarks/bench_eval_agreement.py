@@ -14,7 +14,8 @@ labels that are demonstrably wrong (MATH-V marks a response wrong although its f
 option's text, or the right letter) instead of counting them as our disagreements. The table is also written as PNG.
 
     python benchmarks/bench_eval_agreement.py \\
-        --mathvista MathVista/results/{bard/output_bard,chatgpt/output_chatgpt,claude/output_claude,gpt4/output_gpt4}.json \\
+        --mathvista MathVista/results/{bard/output_bard,chatgpt/output_chatgpt}.json \\
+                    MathVista/results/{claude/output_claude,gpt4/output_gpt4}.json \\
         --mathv-outputs MATH-V/outputs --mathv-test MATH-V/data/test.jsonl --png agreement.png
 """
 
@@ -85,8 +86,10 @@ def official_label_wrong(case: dict, lenient: dict) -> bool:
     return read_letter(lenient["extracted"], options, len(options)) == row["answer"]
 
 
-def run(cases: list[dict], benchmark: str, judge_fn=None) -> tuple[list[dict], list[dict]]:
-    """Per source model: agreement counts; plus the list of official labels shown wrong."""
+def run(cases: list[dict], benchmark: str, judged: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """Per source model: agreement counts; plus the list of official labels shown wrong.
+
+    ``judged`` maps (benchmark, model, id) to the judge-mode result when a judge endpoint was given."""
     by_model: dict[str, Counter] = {}
     mislabelled = []
     for case in cases:
@@ -105,8 +108,8 @@ def run(cases: list[dict], benchmark: str, judge_fn=None) -> tuple[list[dict], l
             c[f"{mode}_acc"] += res["acc"]
             if not agree:
                 c[f"{mode}_{'fp' if res['acc'] else 'fn'}"] += 1
-        if judge_fn is not None:
-            res = judge_fn(benchmark, case)
+        if judged is not None:
+            res = judged[(benchmark, case["model"], case["id"])]
             c["judge_agree"] += bool(res["acc"]) == case["label"]
     table = []
     for model, c in by_model.items():
@@ -119,7 +122,8 @@ def _pct(a: int, n: int) -> str:
 
 
 def print_table(rows: list[dict], with_judge: bool) -> list[list[str]]:
-    header = ["benchmark", "model", "n", "official acc", "strict agree", "lenient agree", "lenient fp/fn", "mislabelled"]
+    header = ["benchmark", "model", "n", "official acc", "strict agree", "lenient agree", "lenient fp/fn",
+              "mislabelled"]
     if with_judge:
         header.insert(6, "judge agree")
     out = [header]
@@ -142,15 +146,14 @@ def write_png(table: list[list[str]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(min(2 + 1.6 * len(table[0]), 20), 0.6 + 0.32 * len(table)))
+    fig, ax = plt.subplots(figsize=(11, 0.5 + 0.26 * len(table)))
     ax.axis("off")
     t = ax.table(cellText=table[1:], colLabels=table[0], loc="center", cellLoc="left")
     t.auto_set_font_size(False)
     t.set_fontsize(8)
     t.auto_set_column_width(list(range(len(table[0]))))
     ax.set_title(f"Agreement with the official labels (%), goal lenient >= {100 * GOAL:.0f}%", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -177,26 +180,22 @@ def main(argv: list[str] | None = None) -> int:
     if not suites:
         ap.error("give --mathvista files and/or --mathv-outputs with --mathv-test")
 
-    judge_fn = None
+    judged: dict | None = None
     if args.judge_endpoint:
         from verl_rise.evaluation.judge import judge_config, judge_scores
 
         cfg = judge_config(args.judge_endpoint, args.judge_model)
-        cache: dict = {}
-
-        def judge_fn(benchmark, case):  # noqa: F811 - judged in one batch per suite below
-            return cache[(benchmark, case["model"], case["id"])]
-
+        judged = {}
         for benchmark, cases in suites:
             results = judge_scores(benchmark, [c["row"] for c in cases], [c["response"] for c in cases], cfg,
                                    args.judge_cache)
             for c, r in zip(cases, results, strict=True):
-                cache[(benchmark, c["model"], c["id"])] = r
+                judged[(benchmark, c["model"], c["id"])] = r
 
     start = time.perf_counter()
     rows, mislabelled, total = [], [], 0
     for benchmark, cases in suites:
-        table, wrong = run(cases, benchmark, judge_fn)
+        table, wrong = run(cases, benchmark, judged)
         rows += table
         mislabelled += wrong
         total += len(cases)
@@ -204,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             shown = 0
             for case in cases:
                 res = score_row(benchmark, case["row"], case["response"], "lenient")
-                if bool(res["acc"]) != case["label"] and not (benchmark == "mathvision" and official_label_wrong(case, res)):
+                mislabel = benchmark == "mathvision" and official_label_wrong(case, res)
+                if bool(res["acc"]) != case["label"] and not mislabel:
                     print(f"--- {benchmark} {case['model']} {case['id']} official={case['label']} ours={res['acc']} "
                           f"pred={res['pred']!r} extracted={res['extracted'][:80]!r} method={res['method']} "
                           f"answer={case['row']['answer']!r} model_answer={case.get('model_answer')!r}")
@@ -213,20 +213,28 @@ def main(argv: list[str] | None = None) -> int:
                     if shown >= args.show_disagreements:
                         break
     seconds = time.perf_counter() - start
-    table = print_table(rows, with_judge=judge_fn is not None)
+    table = print_table(rows, with_judge=judged is not None)
+    for benchmark in dict.fromkeys(r["benchmark"] for r in rows):
+        part = [r for r in rows if r["benchmark"] == benchmark]
+        nb = sum(r["n"] for r in part)
+        print(f"{benchmark}: n={nb} strict {_pct(sum(r['strict_agree'] for r in part), nb)}%  "
+              f"lenient {_pct(sum(r['lenient_agree'] for r in part), nb)}%  "
+              f"mislabelled (not counted) {sum(r.get('mislabelled', 0) for r in part)}")
     n = sum(r["n"] for r in rows)
     agree = {m: sum(r[f"{m}_agree"] for r in rows) for m in ("strict", "lenient")}
     print(f"all: n={n} strict {_pct(agree['strict'], n)}%  lenient {_pct(agree['lenient'], n)}%  "
           f"(goal lenient >= {100 * GOAL:.0f}%); {total} responses scored twice in {seconds:.1f}s")
     worst = min(rows, key=lambda r: r["lenient_agree"] / max(r["n"], 1))
-    print(f"lowest lenient agreement: {worst['benchmark']} {worst['model']} {_pct(worst['lenient_agree'], worst['n'])}%")
+    print(f"lowest lenient agreement: {worst['benchmark']} {worst['model']} "
+          f"{_pct(worst['lenient_agree'], worst['n'])}%")
     if mislabelled:
         by_letter = sum(bool(re.fullmatch(r"\(?[A-E]\)?\.?", m["extracted"].strip())) for m in mislabelled)
         print(f"\n{len(mislabelled)} official labels shown wrong (the final answer names the right option: "
               f"{len(mislabelled) - by_letter} by the option's text, {by_letter} by its letter that MATH-V's string "
               "extraction garbled, e.g. '(D) 5/7' read as 'd5/7'); not counted above:")
         for m in mislabelled:
-            print(f"  {m['model']} id={m['id']} answer={m['row']['answer']} official_model_answer={m.get('model_answer')!r} "
+            print(f"  {m['model']} id={m['id']} answer={m['row']['answer']} "
+                  f"official_model_answer={m.get('model_answer')!r} "
                   f"our extraction={m['extracted'][:60]!r}")
     if args.png:
         write_png(table, args.png)

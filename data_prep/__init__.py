@@ -11,7 +11,8 @@ Scripts (each ``python -m data_prep.<name> --help``):
 * :mod:`data_prep.contamination` - flag/drop training rows that leak held-out problems
 
 Shared pieces: :mod:`~data_prep.schema` (rows, prompt ids), :mod:`~data_prep.images` (decode/check/resize),
-:mod:`~data_prep.pipeline` (the conversion loop and counts), :mod:`~data_prep.writer` (atomic streaming output),
+:mod:`~data_prep.pipeline` (the conversion loop and counts), :mod:`~data_prep.image_pool` (image decoding in
+worker processes), :mod:`~data_prep.writer` (atomic streaming output),
 :mod:`~data_prep.records` (input readers), :mod:`~data_prep.fields` (field mapping), :mod:`~data_prep.cli`
 (common flags, exit codes), :mod:`~data_prep.errors` (reject reasons).
 """

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from data_prep.image_pool import default_workers
+from data_prep.images import DEFAULT_MAX_IMAGE_BYTES
 from data_prep.pipeline import ConversionStats, ConvertConfig
 from data_prep.prompts import MAX_PIXELS, METIS_RISE_SYSTEM_PROMPT, MIN_PIXELS
 
@@ -38,6 +40,19 @@ def add_common_args(parser: argparse.ArgumentParser, *, data_source: str, split:
     g = parser.add_argument_group("images")
     g.add_argument("--min-pixels", type=int, default=MIN_PIXELS, help=f"smallest image area (default {MIN_PIXELS})")
     g.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help=f"largest image area (default {MAX_PIXELS})")
+    g.add_argument(
+        "--max-image-bytes",
+        type=int,
+        default=DEFAULT_MAX_IMAGE_BYTES,
+        help=f"reject an encoded image larger than this many bytes (default {DEFAULT_MAX_IMAGE_BYTES})",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes that decode and check images (0: in this process; default: the CPU count, "
+        f"{default_workers()} here); the output is the same either way",
+    )
     g = parser.add_argument_group("checks")
     g.add_argument(
         "--max-reject-fraction",
@@ -65,9 +80,11 @@ def config_from_args(args: argparse.Namespace) -> ConvertConfig:
         system_prompt=system_prompt,
         min_pixels=args.min_pixels,
         max_pixels=args.max_pixels,
+        max_image_bytes=args.max_image_bytes,
         allow_option_text=args.allow_option_text,
         row_group_size=args.row_group_size,
         progress=not args.no_progress,
+        workers=max(0, args.workers),
     )
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 # Reason codes written to the rejects file. Stable strings: tests, dashboards and users grep for them.
 MISSING_IMAGE = "missing_image"  # the image file does not exist / no image value where one is required
-UNREADABLE_IMAGE = "unreadable_image"  # the file exists but cannot be read (permissions, a directory, bad base64)
+UNREADABLE_IMAGE = "unreadable_image"  # permissions, not a regular file (directory, FIFO, device), bad base64
+BAD_IMAGE_PATH = "bad_image_path"  # the path leads out of the dataset root (absolute, "..", a symlink out)
+IMAGE_TOO_LARGE = "image_too_large"  # more encoded bytes than the converter's --max-image-bytes
 CORRUPT_IMAGE = "corrupt_image"  # bytes that PIL cannot decode completely (truncated JPEG, not an image)
 BAD_IMAGE_SHAPE = "bad_image_shape"  # decodes, but an aspect ratio the Qwen2.5-VL processor refuses (> 200:1)
 PLACEHOLDER_MISMATCH = "placeholder_mismatch"  # number of <image> placeholders != number of images
@@ -21,6 +23,8 @@ BAD_ROW = "bad_row"  # unparsable line, missing column, wrong type
 REASONS = (
     MISSING_IMAGE,
     UNREADABLE_IMAGE,
+    BAD_IMAGE_PATH,
+    IMAGE_TOO_LARGE,
     CORRUPT_IMAGE,
     BAD_IMAGE_SHAPE,
     PLACEHOLDER_MISMATCH,
@@ -48,3 +52,7 @@ class RowRejected(Exception):
         self.field = field
         self.reason = reason
         self.detail = detail
+
+    def __reduce__(self):
+        # Crosses process boundaries (data_prep.image_pool); the default pickling would call __init__(message).
+        return (RowRejected, (self.field, self.reason, self.detail))

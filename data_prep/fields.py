@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.errors import BAD_ROW, MISSING_IMAGE, RowRejected
-from data_prep.images import read_image_bytes
-from data_prep.schema import Problem
+from data_prep.images import DEFAULT_MAX_IMAGE_BYTES, read_image_bytes
+from data_prep.schema import Problem, answer_text, option_texts
 from reward_fns.extract import last_boxed
 
 
@@ -35,10 +35,11 @@ class FieldMap:
         options: key of the option list (a list, or a JSON-encoded list); None: no options.
         images: key of the image value(s): one value or a list of ``{"bytes","path"}`` dicts, paths, base64
             strings; None: a text-only input.
-        image_root: directory that relative image paths resolve against.
+        image_root: the dataset root: relative image paths resolve against it, and no path may lead out of it.
         image_encoding: how string image values are read: ``auto``/``path``/``base64``
             (see :func:`data_prep.images.read_image_bytes`).
         answer_from_boxed: take the answer from the last ``\\boxed{}`` in the answer field.
+        max_image_bytes: largest encoded image read (see :func:`data_prep.images.read_image_bytes`).
     """
 
     question: str
@@ -48,6 +49,7 @@ class FieldMap:
     image_root: Path | None = None
     image_encoding: str = "auto"
     answer_from_boxed: bool = False
+    max_image_bytes: int | None = DEFAULT_MAX_IMAGE_BYTES
 
     def columns(self) -> list[str]:
         """The input columns this mapping reads (lets a parquet reader skip the others)."""
@@ -57,7 +59,8 @@ class FieldMap:
         """Map one record to a :class:`Problem` (images read, not decoded).
 
         Raises:
-            RowRejected: ``bad_row`` (missing question/answer key, options not a list), ``missing_image`` (an image
+            RowRejected: ``bad_row`` (missing question/answer key, options not a list, a garbage answer or option:
+                :func:`data_prep.schema.answer_text`), ``missing_image`` (an image
                 field that is null or empty), and the image read errors of
                 :func:`data_prep.images.read_image_bytes`.
         """
@@ -67,8 +70,7 @@ class FieldMap:
         question = record[self.question]
         if not isinstance(question, str):
             raise RowRejected(self.question, BAD_ROW, f"question must be text, got {type(question).__name__}")
-        answer = record[self.answer]
-        answer = "" if answer is None else str(answer)
+        answer = answer_text(record[self.answer], self.answer)
         if self.answer_from_boxed:
             answer = _extract_boxed(answer)
         options = self._options(record)
@@ -79,7 +81,10 @@ class FieldMap:
             if not values:
                 raise RowRejected(self.images, MISSING_IMAGE, "no image in a multimodal input")
             images = [
-                read_image_bytes(v, root=self.image_root, encoding=self.image_encoding, field=self.images)
+                read_image_bytes(
+                    v, root=self.image_root, encoding=self.image_encoding, field=self.images,
+                    max_bytes=self.max_image_bytes,
+                )
                 for v in values
             ]
         return Problem(question=question, answer=answer, options=options, images=images)
@@ -95,9 +100,7 @@ class FieldMap:
                 value = json.loads(value)
             except ValueError as exc:
                 raise RowRejected(self.options, BAD_ROW, f"options string is not a JSON list: {exc}") from exc
-        if not isinstance(value, (list, tuple)):
-            raise RowRejected(self.options, BAD_ROW, f"options must be a list, got {type(value).__name__}")
-        return [str(o) for o in value]
+        return option_texts(value, self.options)
 
 
 def add_field_args(
@@ -146,4 +149,5 @@ def field_map_from_args(args: argparse.Namespace, input_path: str | os.PathLike)
         image_root=Path(root) if root else Path(input_path).resolve().parent,
         image_encoding=getattr(args, "image_encoding", "auto"),
         answer_from_boxed=args.answer_from_boxed,
+        max_image_bytes=getattr(args, "max_image_bytes", DEFAULT_MAX_IMAGE_BYTES),
     )

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import re
 import string
 import unicodedata
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -98,6 +100,65 @@ class Problem:
 
 def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _number_text(value: Any, field: str, what: str) -> str:
+    # Numbers are written in plain positional notation: "1e-07" would reach the verifier as Euler's number times -7.
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
+        kind = type(value).__name__
+        raise RowRejected(field, BAD_ROW, f"{what} must be text or a number, got {kind} {_short(value)}")
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    if not number.is_finite():
+        raise RowRejected(field, BAD_ROW, f"{what} is not a finite number: {_short(value)}")
+    return format(number, "f")
+
+
+def answer_text(value: Any, field: str = "answer") -> str:
+    """The ground-truth answer as text: strings as they are, numbers in positional notation, None as ``""``.
+
+    Args:
+        value: the input value (JSON or parquet scalar).
+        field: the input field name, for the reject record.
+
+    Returns:
+        the text (``""`` for None; :func:`finalize_problem` rejects it as ``empty_answer``).
+
+    Raises:
+        RowRejected: ``bad_row`` naming ``field`` for a list, dict, bool, NaN or infinity (or any other
+            non-scalar): ``str()`` of those is an answer no policy can produce.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return _number_text(value, field, "answer")
+
+
+def option_texts(values: Any, field: str = "options") -> list[str]:
+    """Option values as texts (option A first), with the same rules as :func:`answer_text`.
+
+    Raises:
+        RowRejected: ``bad_row`` naming ``field`` and the 1-based option number when ``values`` is not a list or
+            an option is null, empty, nested (list/dict), a bool, NaN or infinite.
+    """
+    if not isinstance(values, (list, tuple)):
+        raise RowRejected(field, BAD_ROW, f"options must be a list, got {type(values).__name__}")
+    texts = []
+    for k, value in enumerate(values, 1):
+        if value is None:
+            raise RowRejected(field, BAD_ROW, f"option {k} is null")
+        text = value if isinstance(value, str) else _number_text(value, field, f"option {k}")
+        if not text.strip():
+            raise RowRejected(field, BAD_ROW, f"option {k} is empty")
+        texts.append(text)
+    return texts
 
 
 def place_image_placeholders(question: str, num_images: int) -> tuple[str, list[int]]:
@@ -225,19 +286,19 @@ def finalize_problem(problem: Problem, *, allow_option_text: bool = False) -> Ch
 
     Raises:
         RowRejected: ``placeholder_mismatch``, ``empty_question``, ``empty_answer``, ``answer_not_in_options``,
-            ``bad_row`` (more than 26 options).
+            ``bad_row`` (more than 26 options; a garbage answer or option, see :func:`answer_text`).
     """
-    if not isinstance(problem.question, str) or not isinstance(problem.answer, (str, int, float)):
-        raise RowRejected("question", BAD_ROW, "question must be text and answer text or a number")
+    if not isinstance(problem.question, str):
+        raise RowRejected("question", BAD_ROW, f"question must be text, got {type(problem.question).__name__}")
     question, order = place_image_placeholders(problem.question, len(problem.images))
     images = [problem.images[i] for i in order]
     if not _nfc(question.replace(IMAGE_PLACEHOLDER, "")) and not images:
         # An image-only question is legitimate (MATH-Vision has problems whose whole text is in the picture).
         raise RowRejected("question", EMPTY_QUESTION, "no question text and no image")
-    answer = _nfc(str(problem.answer))
+    answer = _nfc(answer_text(problem.answer))
     if not answer:
         raise RowRejected("answer", EMPTY_ANSWER, "answer is empty")
-    options = [_nfc(str(o)) for o in problem.options]
+    options = [_nfc(o) for o in option_texts(problem.options)]
     if len(options) > len(LETTERS):
         raise RowRejected("options", BAD_ROW, f"{len(options)} options; at most {len(LETTERS)} are supported")
     if any(IMAGE_PLACEHOLDER in o for o in options):

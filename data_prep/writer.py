@@ -4,12 +4,20 @@ Both writers write to a temporary file in the destination directory and ``os.rep
 only when :meth:`close` is called without an error, so a crash or Ctrl-C never leaves a half-written file under the
 final name (the project's atomic-write rule). Memory is bounded by one row group: rows are buffered up to
 ``row_group_size`` and then flushed with :class:`pyarrow.parquet.ParquetWriter`.
+
+A killed writer leaves its hidden temp file (``.<name>.<8 random chars>.tmp``) behind. Each writer holds an
+exclusive ``flock`` on its own temp file while it lives, so the next writer of the same output can tell the temp
+files of dead writers (lock free: removed, :func:`remove_stale_temps_of`) from those of live ones (left alone).
 """
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import json
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Any, Iterable, TextIO
 
@@ -17,6 +25,45 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_prep.atomic import AtomicFile
+
+
+def remove_stale_temps_of(path: str | os.PathLike) -> int:
+    """Delete the temp files that killed writers of ``path`` left in its directory. Returns how many.
+
+    Only files named like :class:`~verl_rise.atomic.AtomicFile` temps of this very output are considered, and a
+    temp file whose writer is still running (it holds the file's ``flock``) is kept.
+    """
+    target = Path(path)
+    name = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}\.tmp")
+    removed = 0
+    for candidate in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if not name.fullmatch(candidate.name):
+            continue
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live writer's
+            candidate.unlink(missing_ok=True)
+            removed += 1
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _claimed_temp(path: str | os.PathLike) -> tuple[AtomicFile, int]:
+    """Remove dead writers' temps of ``path``, then create ours and hold its lock (fd closed at commit/abort)."""
+    remove_stale_temps_of(path)
+    file = AtomicFile(path)
+    fd = os.open(file.tmp, os.O_RDONLY | os.O_CLOEXEC)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return file, fd
 
 
 class ParquetRowWriter:
@@ -33,7 +80,7 @@ class ParquetRowWriter:
     def __init__(self, path: str | os.PathLike, schema: pa.Schema, row_group_size: int = 256) -> None:
         if row_group_size < 1:
             raise ValueError(f"row_group_size must be >= 1, got {row_group_size}")
-        self._file = AtomicFile(path)
+        self._file, self._lock = _claimed_temp(path)
         self.schema = schema
         self.row_group_size = row_group_size
         self._writer = pq.ParquetWriter(self._file.tmp, schema)
@@ -60,13 +107,19 @@ class ParquetRowWriter:
         """Flush, close and move the file into place."""
         self.flush()
         self._writer.close()
-        self._file.commit()
+        try:
+            self._file.commit()
+        finally:
+            os.close(self._lock)
 
     def abort(self) -> None:
         """Discard everything written so far."""
         self._buffer.clear()
-        self._writer.close()
-        self._file.abort()
+        try:
+            self._writer.close()
+        finally:
+            self._file.abort()
+            os.close(self._lock)
 
     def __enter__(self) -> "ParquetRowWriter":
         return self
@@ -86,7 +139,7 @@ class JsonlWriter:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self._file = AtomicFile(path)
+        self._file, self._lock = _claimed_temp(path)
         self._fh: TextIO = open(self._file.tmp, "w", encoding="utf-8")
         self.count = 0
 
@@ -100,11 +153,15 @@ class JsonlWriter:
 
     def close(self) -> None:
         self._fh.close()
-        self._file.commit()
+        try:
+            self._file.commit()
+        finally:
+            os.close(self._lock)
 
     def abort(self) -> None:
         self._fh.close()
         self._file.abort()
+        os.close(self._lock)
 
     def __enter__(self) -> "JsonlWriter":
         return self

@@ -21,6 +21,8 @@ import sys
 
 def _die_with_parent() -> None:
     # A worker stuck inside sympy never reads stdin, so EOF alone would not end it if the parent dies.
+    # PR_SET_PDEATHSIG fires when the parent *thread* that forked us exits: the pool forks only from one
+    # long-lived thread (reward_fns.verifier._Spawner) so that this means "the parent process is gone".
     try:
         import ctypes
         import signal
@@ -30,6 +32,10 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
     except Exception:  # noqa: BLE001 - not Linux: rely on EOF and the parent's kill
         pass
+    # The parent may have died before prctl took effect: then we were already re-parented.
+    parent = os.environ.get("REWARD_FNS_VERIFIER_PARENT_PID", "")
+    if parent.isdigit() and os.getppid() != int(parent):
+        os._exit(0)
 
 
 def _limit_memory() -> None:

@@ -11,8 +11,9 @@ Pipeline for one response (each step bounded before the next runs):
 6. the slow path: math-verify (Kydlíček et al., github huggingface/Math-Verify) in a killable subprocess
    with a hard time limit (:mod:`reward_fns.verifier`).
 
-Verdicts are cached per (ground truth, final answer, options): a GRPO batch repeats each ground truth n
-times and rollouts of one prompt often agree, so most of a batch is cache hits.
+Final verdicts are cached per (ground truth, final answer, options): a GRPO batch repeats each ground truth
+n times and rollouts of one prompt often agree, so most of a batch is cache hits. Outcomes that depend on
+the machine (``timeout``, ``verifier_busy``, ...) are never cached.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from reward_fns.choice import (
 )
 from reward_fns.extract import answer_block, last_boxed
 from reward_fns.guard import screen
-from reward_fns.limits import DEFAULT_TIMEOUT_S, MAX_ANSWER_CHARS, MAX_GROUND_TRUTH_CHARS, MAX_RESPONSE_CHARS
-from reward_fns.normalize import NormalizedAnswer, normalize_answer, unwrap
+from reward_fns.inputs import ground_truth_texts, option_texts
+from reward_fns.limits import DEFAULT_TIMEOUT_S, MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
+from reward_fns.normalize import NormalizedAnswer, align_named_solutions, normalize_answer, unwrap
 from reward_fns.exact_numbers import close_but_not_equal, parse_collection, parse_number
 from reward_fns.verifier import default_pool
 
@@ -49,6 +51,7 @@ class AccuracyResult:
         pred: the extracted final answer ("" when none was found).
         reason: ``correct``, ``wrong``, or why the answer could not be judged (``no_box``,
             ``unclosed_box``, ``empty_box``, ``answer_too_long``, ``response_too_long``, ``invalid_input``,
+            ``too_many_options``, ``option_too_long``, ``invalid_options``, ``unsupported_operator``,
             ``unsafe_input``, ``power_tower``/``huge_exponent``/``huge_factorial``/``nested_factorial``/
             ``huge_number``/``too_deep``, ``hedged_choice``, ``timeout``, ``verifier_busy``,
             ``verifier_crashed``, ``verifier_unavailable``, ``parse_error: ...``).
@@ -63,24 +66,15 @@ class AccuracyResult:
 
 _CACHE: LRUCache = LRUCache(maxsize=200_000)
 _CACHE_LOCK = threading.Lock()
-# Verdicts that depend on the machine's state, not on the inputs, are not cached.
-_TRANSIENT = {"verifier_busy", "verifier_crashed", "verifier_unavailable"}
+# Verdicts that depend on the machine's state (load, memory, a worker's death), not on the inputs, are not
+# cached: a timeout under load must not turn a right answer into a 0 for the life of the process.
+_TRANSIENT = {"timeout", "verifier_busy", "verifier_crashed", "verifier_unavailable", "parse_error: MemoryError"}
 
 
 def clear_cache() -> None:
     """Drop all cached verdicts (benchmarks use it to measure a cold start)."""
     with _CACHE_LOCK:
         _CACHE.clear()
-
-
-def _options_tuple(options: object) -> tuple[str, ...]:
-    # Parquet -> pandas gives numpy object arrays for list columns; accept any sequence of strings.
-    if options is None or isinstance(options, str | bytes):
-        return ()
-    try:
-        return tuple(str(o) for o in options)
-    except TypeError:
-        return ()
 
 
 def _values(n: NormalizedAnswer) -> tuple[Fraction, ...] | None:
@@ -114,6 +108,9 @@ def _fast_compare(gold: NormalizedAnswer, pred: NormalizedAnswer) -> bool | None
 
 
 def _judge_free_form(gold_raw: str, pred_raw: str, timeout_s: float) -> tuple[float, str, str]:
+    aligned = align_named_solutions(gold_raw, pred_raw)
+    if aligned is not None:
+        gold_raw, pred_raw = aligned
     gold, pred = normalize_answer(gold_raw), normalize_answer(pred_raw)
     fast = _fast_compare(gold, pred)
     if fast is not None:
@@ -223,8 +220,10 @@ def score_accuracy(
 
     Args:
         solution_str: the decoded response.
-        ground_truth: the reference answer (str; numbers are converted; a list/tuple means "any of these").
-        options: option texts (A first) for multiple choice; any sequence, e.g. a numpy array from parquet.
+        ground_truth: the reference answer: a string or a number (floats in exponent form are compared as
+            numbers); a list, tuple or numpy array means "any of these" (:func:`reward_fns.inputs.ground_truth_texts`).
+        options: option texts (A first) for multiple choice: any sequence (e.g. a numpy array from parquet)
+            or a dict keyed by letter (:func:`reward_fns.inputs.option_texts`).
         allow_answer_without_box: when the response has no ``\\boxed{}``, judge the content of its last
             ``<answer>...</answer>`` block instead (off by default: the RISE prompt demands a box).
         timeout_s: hard wall-clock limit for the symbolic verification (seconds).
@@ -244,10 +243,12 @@ def score_accuracy(
         return AccuracyResult(0.0, "", "invalid_input", "input")
     if len(solution_str) > max_response_chars:
         return AccuracyResult(0.0, "", "response_too_long", "input")
-    truths = ground_truth if isinstance(ground_truth, list | tuple) else [ground_truth]
-    truths = [str(t).strip() for t in truths if t is not None and not isinstance(t, bool)]
-    if not truths or any(not t or len(t) > MAX_GROUND_TRUTH_CHARS for t in truths):
+    truths = ground_truth_texts(ground_truth)
+    if truths is None:
         return AccuracyResult(0.0, "", "invalid_input", "input")
+    opts, refused = option_texts(options)
+    if refused:
+        return AccuracyResult(0.0, "", refused, "input")
     extraction = last_boxed(solution_str, max_answer_chars)
     if extraction.content is None and allow_answer_without_box and extraction.reason == "no_box":
         extraction = answer_block(solution_str, max_answer_chars)
@@ -255,7 +256,6 @@ def score_accuracy(
             extraction = type(extraction)(unwrap(extraction.content))
     if extraction.content is None:
         return AccuracyResult(0.0, "", extraction.reason, "extract")
-    opts = _options_tuple(options)
     result = None
     for truth in truths:
         result = judge(truth, extraction.content, opts, timeout_s)

@@ -19,11 +19,18 @@ _UNSAFE = re.compile(
     r"__|`|(?<!\\)\b(?:lambda|import|exec|eval|compile|open|getattr|setattr|delattr|globals|locals|vars|"
     r"breakpoint|input|subprocess|builtins)\b|(?<![a-zA-Z\\])(?:os|sys)\s*\.",
 )
-_POWER_TOWER = re.compile(r"\^\s*\{\s*\(?\s*\d[\d.]*\s*\)?\s*\^|\^\s*\(?\s*\d[\d.]*\s*\)?\s*\^|\*\*\s*\(?\s*\d+\s*\)?\s*\*\*")
+# Signs are allowed at each level: 99^{-99^{-99^{-99}}} is as slow for sympy as an unsigned tower.
+_POWER_TOWER = re.compile(
+    r"\^\s*\{\s*[-+]?\s*\(?\s*[-+]?\s*\d[\d.]*\s*\)?\s*\^|\^\s*\(?\s*[-+]?\s*\d[\d.]*\s*\)?\s*\^"
+    r"|\*\*\s*\(?\s*[-+]?\s*\d+\s*\)?\s*\*\*"
+)
 _BIG_EXPONENT = re.compile(r"(?:\^|\*\*)\s*\{?\s*\(?\s*(\d{5,})")
 _FACTORIAL_OF = re.compile(r"(\d+)\s*!")
 _NESTED_FACTORIAL = re.compile(r"!\s*\)*\s*!")
 _DIGIT_RUN = re.compile(r"\d{401,}")
+# math-verify reads `\min_{x=0}^{2} (x+3)` as 0 (the subscript's value), so such an answer would earn
+# credit for any number written in its subscript. \lim is rewritten to `\to` instead (reward_fns.normalize).
+_MISREAD_OPERATOR = re.compile(r"\\(?:min|max|sup|inf|argmin|argmax|arg\s*min|arg\s*max)\s*_\s*\{[^{}]*=")
 
 #: Largest integer whose factorial is allowed (1000! has 2568 digits: cheap for sympy).
 MAX_FACTORIAL_ARG = 1000
@@ -59,13 +66,16 @@ def _nesting_depth(s: str) -> int:
 def pathological_reason(s: str) -> str | None:
     """Return why ``s`` would make a symbolic verifier blow up, or None.
 
-    Flags numeric power towers (``9^{9^{9}}``, ``2^3^4``; ``e^{x^2}`` is fine), exponents of 10000 or more, factorials of numbers above
+    Flags numeric power towers (``9^{9^{9}}``, ``2^3^4``, ``9^{-9^{-9}}``; ``e^{x^2}`` is fine), exponents of 10000 or more, factorials of numbers above
     :data:`MAX_FACTORIAL_ARG` and nested factorials (``(5!)!``), digit strings over 400 digits, and brace
     nesting deeper than :data:`MAX_NESTING`.
 
+    Also flags ``\\min``/``\\max``/``\\sup``/``\\inf`` with an ``=`` in the subscript, which math-verify
+    misreads as the subscript's value (``unsupported_operator``).
+
     Returns:
         One of ``"power_tower"``, ``"huge_exponent"``, ``"huge_factorial"``, ``"nested_factorial"``,
-        ``"huge_number"``, ``"too_deep"``, or None.
+        ``"huge_number"``, ``"too_deep"``, ``"unsupported_operator"``, or None.
     """
     if _DIGIT_RUN.search(s):
         return "huge_number"
@@ -81,6 +91,8 @@ def pathological_reason(s: str) -> str | None:
                 return "huge_factorial"
     if _nesting_depth(s) > MAX_NESTING:
         return "too_deep"
+    if "=" in s and _MISREAD_OPERATOR.search(s):
+        return "unsupported_operator"
     return None
 
 

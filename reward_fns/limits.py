@@ -17,8 +17,29 @@ MAX_GROUND_TRUTH_CHARS = 1_000
 #: Default hard wall-clock limit (seconds) for one symbolic verification in the verifier subprocess.
 DEFAULT_TIMEOUT_S = 5.0
 
-#: Longest wait (seconds) for a verifier subprocess to start (it imports sympy and math-verify once).
+#: Longest wait (seconds) for a verifier subprocess to start (it imports sympy and math-verify once). Not
+#: charged to a call's ``timeout_s``: on a loaded machine a start-up can take longer than a comparison may.
 STARTUP_TIMEOUT_S = 60.0
+
+#: Longest wait (seconds) of a call for a free verifier subprocess (queued behind other calls, or behind a
+#: starting worker). Not charged to ``timeout_s`` either: every request ahead in the queue is itself bounded
+#: by its own limit, so the wait is finite; this cap only guards against a pool that stops making progress.
+QUEUE_TIMEOUT_S = 300.0
+
+#: Verifier subprocesses per process when ``REWARD_FNS_VERIFIER_WORKERS`` is unset or invalid, and the most
+#: it may ask for (each holds ~100 MB once sympy is loaded).
+DEFAULT_VERIFIER_WORKERS = 2
+MAX_VERIFIER_WORKERS = 64
 
 #: Address-space limit (MiB) of each verifier subprocess, so a sympy blow-up cannot take the host down.
 VERIFIER_MEMORY_LIMIT_MB = 2048
+
+#: Most acceptable answers in one ground-truth list; longer lists are rejected (``invalid_input``).
+MAX_GROUND_TRUTHS = 64
+
+#: Most options of a multiple-choice prompt (one per letter A-Z); more score 0 (``too_many_options``).
+MAX_OPTIONS = 26
+
+#: Longest option text (characters); a longer one scores 0 (``option_too_long``). Real option texts are
+#: a few words or a formula; a megabyte option would cost seconds of normalisation outside any time limit.
+MAX_OPTION_CHARS = 2_000

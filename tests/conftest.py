@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.paths import MATHVISION, QWEN_PROCESSOR, REPO_ROOT, require
+from tests.support.paths import MATHVISION, QWEN_PROCESSOR, REPO_ROOT, require
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from tests.paths import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 from verl_rise.demo.chat import rl_row_messages as row_messages
 from verl_rise.processes import kill_process_tree
 from verl_rise.recipes import cpu_tiny_pixel_range

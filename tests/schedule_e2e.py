@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.paths import MATHVISION, QWEN_PROCESSOR, REPO_ROOT
+from tests.support.paths import MATHVISION, QWEN_PROCESSOR, REPO_ROOT
 
 CPU_TINY_PROMPT_TOKENS = 384
 

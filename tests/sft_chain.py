@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from tests.paths import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 @dataclass
 class Command:

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_prep import mathvision
-from tests.paths import MATHVISION
+from tests.support.paths import MATHVISION
 from verl_rise.passrate.export import RESPONSE_TYPE, STAT_COLUMNS  # the exported file layout
 
 BUCKETS = ("hard", "inconsistent", "solved", "unseen")

@@ -91,9 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="score by this benchmark's own rules (rows carry its VLMEvalKit TSV columns and response)")
     score.add_argument("--extract", choices=EXTRACT_MODES, default="lenient",
                        help="answer extraction with --benchmark: strict (last \\boxed{}), lenient (free text), judge")
-    score.add_argument("--judge-endpoint", help="OpenAI-compatible base URL for --extract judge, e.g. http://host:8000/v1")
+    score.add_argument("--judge-endpoint",
+                       help="OpenAI-compatible base URL for --extract judge, e.g. http://host:8000/v1")
     score.add_argument("--judge-model", default="gpt-4o-mini")
-    score.add_argument("--judge-cache", type=Path, default=Path("judge_cache.sqlite"), help="SQLite cache of judge replies")
+    score.add_argument("--judge-cache", type=Path, default=Path("judge_cache.sqlite"),
+                       help="SQLite cache of judge replies")
     score.set_defaults(func=cmd_score)
 
     run = sub.add_parser("run", help="the whole Metis-RISE schedule from a YAML config (RL -> sweep -> SFT -> eval)")

@@ -8,7 +8,7 @@ rejects file with its row number, field and reason.
 
 from __future__ import annotations
 
-import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,20 +16,27 @@ from pathlib import Path
 
 import pandas as pd
 
+from data_prep.records import read_jsonl_lines
 
-def read_rows(path: Path) -> list[dict]:
-    """Rows of a ``.jsonl`` or ``.parquet`` file as dicts. Raises ValueError naming the line of bad JSON."""
+
+@dataclass(frozen=True)
+class UnreadableLine:
+    """A JSONL line that is not a JSON object (not UTF-8, bad JSON, a list...): scored as a reject, never raised."""
+
+    line: int
+    reason: str
+
+
+def read_rows(path: Path) -> list[dict | UnreadableLine]:
+    """Rows of a ``.jsonl`` or ``.parquet`` file as dicts, in file order.
+
+    A JSONL line that cannot be read becomes an :class:`UnreadableLine` (1-based line number and reason) in its
+    place, so :func:`score_rows` rejects it and ``read == scored + rejected`` still counts every non-blank line.
+    """
     if path.suffix == ".parquet":
         return pd.read_parquet(path).to_dict(orient="records")
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{lineno}: invalid JSON: {exc}") from exc
-    return rows
+    return [item.record if item.record is not None else UnreadableLine(item.line, item.error or "unreadable")
+            for item in read_jsonl_lines(path)]
 
 
 @dataclass
@@ -54,12 +61,16 @@ def score_rows(rows: Iterable[dict], reward_fn, source: str = "<input>") -> tupl
     """Score rows; return (scored rows with the reward's keys added, rejects, report).
 
     A row without a string ``response`` or without a ground truth is rejected with
-    ``{"file", "row", "field", "reason"}``; the reward function itself never raises on bad responses.
+    ``{"file", "row", "field", "reason"}``; an :class:`UnreadableLine` with ``{"file", "row", "line", "field":
+    None, "reason"}``. The reward function itself never raises on bad responses.
     """
     scored, rejects, report = [], [], ScoreReport()
     start = time.perf_counter()
     for index, row in enumerate(rows):
         report.read += 1
+        if isinstance(row, UnreadableLine):
+            rejects.append({"file": source, "row": index, "line": row.line, "field": None, "reason": row.reason})
+            continue
         truth = _ground_truth(row)
         if not isinstance(row.get("response"), str):
             rejects.append({"file": source, "row": index, "field": "response", "reason": "missing or not a string"})
@@ -117,6 +128,9 @@ def score_benchmark_rows(
     pending = []
     for index, row in enumerate(rows):
         report.read += 1
+        if isinstance(row, UnreadableLine):
+            rejects.append({"file": source, "row": index, "line": row.line, "field": None, "reason": row.reason})
+            continue
         response = row.get("response", row.get("prediction"))
         if not isinstance(response, str):
             rejects.append({"file": source, "row": index, "field": "response", "reason": "missing or not a string"})
@@ -139,8 +153,9 @@ def score_benchmark_rows(
                 results.append(exc)
     for (index, row, _), result in zip(pending, results, strict=True):
         if isinstance(result, Exception):
-            rejects.append({"file": source, "row": index, "field": str(result).split("'")[1] if "'" in str(result)
-                            else "", "reason": str(result)})
+            named = re.search(r"field '([^']+)'", str(result))
+            rejects.append({"file": source, "row": index, "field": named.group(1) if named else "",
+                            "reason": str(result)})
             continue
         scored.append({**row, **result})
     rejects.sort(key=lambda r: r["row"])

@@ -3,9 +3,11 @@
 * :func:`score_row` (``verl_rise.evaluation.benchmarks``): one response, strict or lenient answer extraction;
 * :func:`aggregate` (``verl_rise.evaluation.aggregate``): accuracy, DynaMath average/worst-case, WeMath's
   four dimensions and strict/loose scores;
-* ``verl_rise.evaluation.judge``: answer extraction by a judge model behind an OpenAI-compatible endpoint.
+* ``verl_rise.evaluation.judge``: answer extraction by a judge model behind an OpenAI-compatible endpoint;
+* ``verl_rise.evaluation.reward``: the verl validation reward (``pkg://verl_rise.evaluation.reward``);
+* ``verl_rise.evaluation.vlmeval_export``: predictions in VLMEvalKit's result layout.
 
-Pure Python (no verl, no torch): the reward entry ``reward_fns.benchmarks`` and ``verl-rise score`` use it.
+Pure Python (no verl, no torch); ``verl-rise score --benchmark`` uses it.
 """
 
 from verl_rise.evaluation.aggregate import HEADLINE, aggregate

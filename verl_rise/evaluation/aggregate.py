@@ -63,7 +63,8 @@ def wemath_metrics(rows: list[Mapping[str, Any]]) -> dict:
     for i, r in enumerate(rows):
         key, gid = cell(r, "key"), cell(r, "ID") or cell(r, "id")
         if key is None or gid is None or "steps_" not in key:
-            raise FieldError(f"wemath row {i}: fields 'ID' and 'key' (e.g. '2steps_1') are needed, got {gid!r}, {key!r}")
+            raise FieldError(f"wemath row {i}: fields 'ID' and 'key' (e.g. '2steps_1') are needed, "
+                             f"got {gid!r}, {key!r}")
         steps, part = key.split("steps_", 1)
         groups[(int(steps), gid)][part] = _acc(r)
     counts = dict.fromkeys(("IK", "IG", "CM_strict", "CM_loose", "RM_strict", "RM_loose"), 0)

@@ -10,23 +10,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from verl_rise.evaluation.extract import EXTRACT_MODES, JUDGE, LENIENT, STRICT, Extraction, extract_lenient, extract_strict
+from data_prep.benchmarks.specs import BENCHMARKS as SPECS
+from data_prep.benchmarks.specs import DATA_SOURCES as SPEC_DATA_SOURCES
+from verl_rise.evaluation.extract import (
+    EXTRACT_MODES,
+    JUDGE,
+    LENIENT,
+    STRICT,
+    Extraction,
+    extract_lenient,
+    extract_strict,
+)
 from verl_rise.evaluation.fields import FieldError
 from verl_rise.evaluation.rules import RULES, wants_number
 
-BENCHMARKS = ("mathvista", "mathvision", "mathverse", "dynamath", "wemath", "logicvista")
+#: Benchmark keys, in the paper's column order (one home: ``data_prep.benchmarks.specs``, the converters' specs).
+BENCHMARKS = tuple(SPECS)
 
-#: data_source -> benchmark key (VLMEvalKit dataset names; the training converter's MATH-Vision source too).
-DATA_SOURCES = {
-    "MathVista_MINI": "mathvista",
-    "MathVision": "mathvision",
-    "MathVision_MINI": "mathvision",
-    "MathLLMs/MathVision": "mathvision",
-    "MathVerse_MINI_Vision_Only": "mathverse",
-    "DynaMath": "dynamath",
-    "WeMath": "wemath",
-    "LogicVista": "logicvista",
-}
+#: data_source -> benchmark key: VLMEvalKit dataset names (the converters' specs) and the training converter's
+#: MATH-Vision source (``data_prep/mathvision.py``), which is scored like MathVision.
+DATA_SOURCES = {**SPEC_DATA_SOURCES, "MathLLMs/MathVision": "mathvision"}
 
 
 def benchmark_of(data_source: object) -> str | None:

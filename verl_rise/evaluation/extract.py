@@ -25,7 +25,6 @@ rules (:mod:`verl_rise.evaluation.rules`). All scans are linear in the response 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -74,7 +73,8 @@ def extract_strict(response: str) -> Extraction:
 
 # Answer cues, most specific first in alternation; the LAST match in the response wins.
 _CUE = re.compile(
-    r"(?:final\s+answer|correct\s+(?:answer|option|choice)|right\s+(?:answer|option|choice)|best\s+(?:answer|option|choice)"
+    r"(?:final\s+answer|correct\s+(?:answer|option|choice)|right\s+(?:answer|option|choice)"
+    r"|best\s+(?:answer|option|choice)"
     r"|(?:closest|matching)\s+(?:answer|option|choice)|(?:option|choice)\s+letter"
     r"|(?:option|choice)\s+that\s+matches(?:\s+(?:this|it))?"
     r"|answer\s+(?:choice|option)|short\s+answer|\banswer|答案)"

@@ -80,7 +80,8 @@ def mathvista(row: Row, span: str) -> tuple[int, str]:
 
     multi_choice: the answer names the right option by letter or by its text (``answer`` holds the option text,
     ``answer_option`` the letter when present); an answer naming no option goes to the nearest choice by edit
-    distance, as MathVista's scorer does (:func:`nearest_choice`). integer: ``int(float(pred)) == int(answer)`` as the official
+    distance, as MathVista's scorer does (:func:`nearest_choice`). integer: ``int(float(pred)) == int(answer)`` as
+    the official
     ``normalize_extracted_answer`` does. list: the same numbers in the same order.
     """
     qtype = required(row, "question_type")

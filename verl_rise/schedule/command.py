@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from data_prep.atomic import write_text_atomic
 from verl_rise.schedule import STAGES
@@ -37,15 +38,15 @@ def execute(config: RunConfig, *, dry_run: bool = False, from_stage: str | None 
     try:
         first, last = stage_window(STAGES, from_stage, until_stage)
     except ValueError as exc:
-        console.print(f"[red]error[/]: {exc}")
+        console.print(f"[red]error[/]: {escape(str(exc))}")
         return EXIT_CONFIG
     console.print("pre-flight checks (files, overrides, recipes composed against verl's config) ...")
     result, stages = preflight_and_plan(config, device_check=not dry_run)
     for warning in result.warnings:
-        console.print(f"[yellow]warning[/]: {warning}")
+        console.print(f"[yellow]warning[/]: {escape(warning)}")
     if not result.ok:
         for error in result.errors:
-            console.print(f"[red]error[/]: {error}")
+            console.print(f"[red]error[/]: {escape(error)}")
         console.print(f"[red]{len(result.errors)} pre-flight error(s): nothing was run[/]")
         return EXIT_CONFIG
     if dry_run:
@@ -55,11 +56,11 @@ def execute(config: RunConfig, *, dry_run: bool = False, from_stage: str | None 
     write_text_atomic(config.run_dir / "config.resolved.yaml", dump_config(config))
     try:
         run_plan(config.run_dir, stages, RunOptions(from_stage=from_stage, until_stage=until_stage), console)
-    except (StageFailed, RunInterrupted) as exc:
-        console.print(f"[red]{exc}[/]")
+    except (StageFailed, RunInterrupted) as exc:  # the message quotes the step's log: text, not markup
+        console.print(f"[red]{escape(str(exc))}[/]")
         return EXIT_FAILED
     except PlanError as exc:
-        console.print(f"[red]error[/]: {exc}")
+        console.print(f"[red]error[/]: {escape(str(exc))}")
         return EXIT_FAILED
     except KeyboardInterrupt:  # between steps (hashing, checks): nothing was running
         console.print("[red]interrupted[/]")
@@ -68,7 +69,7 @@ def execute(config: RunConfig, *, dry_run: bool = False, from_stage: str | None 
     if last == len(STAGES) - 1 and report.is_file():
         from verl_rise.schedule.report import results_table
 
-        console.print(f"\nreport: {report}")
+        console.print(f"\nreport: {escape(str(report))}")
         out.print(results_table(config.run_dir), markup=False, highlight=False)
     return EXIT_OK
 
@@ -79,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        console.print(f"[red]error[/]: {exc}", markup=False)
+        console.print(f"[red]error[/]: {escape(str(exc))}")  # markup=False would print the [red] tags themselves
         return EXIT_CONFIG
     return execute(config, dry_run=args.dry_run, from_stage=args.from_stage, until_stage=args.until_stage,
                    console=console)

@@ -5,10 +5,12 @@
 * overrides: no override of a key the runner sets itself (paths, loggers, resume mode, the sweep's sampling);
 * recipes: every Hydra command of the plan is composed exactly as it will run, against verl's own config
   (``main_ppo``'s ``ppo_trainer``, the SFT trainer's ``sft_trainer_engine``): an unknown key, a missing config
-  group or a bad value fails here. The RL-side configs then go through what verl runs before it touches a GPU
-  (``validate_config``, the v1 trainer's constructor, the workers' dataclass conversions); the SFT config through
-  the dataclass conversions of ``SFTTrainer._build_config``. Paths the schedule has not produced yet (the merged RL
-  and SFT models) are stood in for by the base model, which has the same architecture and processor;
+  group or a bad value fails here; every value going into one of verl's config dataclasses must fit the field's
+  annotation (``optim.lr=abc`` is refused: :mod:`verl_rise.schedule.value_types`). The RL-side configs then go
+  through what verl runs before it touches a GPU (``validate_config``, the v1 trainer's constructor, the workers'
+  dataclass conversions); the SFT config through the dataclass conversions of ``SFTTrainer._build_config``. Paths
+  the schedule has not produced yet (the merged RL and SFT models) are stood in for by the base model, which has
+  the same architecture and processor;
 * the training stages save checkpoints (``trainer.save_freq``), which the merge stages need;
 * devices: a GPU profile on a machine without enough GPUs is refused (except for ``--dry-run``);
 * expert source: a warning when none is configured (the error comes when the export shows hard prompts).
@@ -201,6 +203,27 @@ def _check_devices(rl_cfg, errors: list[str], warnings: list[str]) -> None:
                       f"(profiles.rl: rise_grpo_cpu_tiny) or a GPU node, or print the commands with --dry-run")
 
 
+def check_value_types(label: str, cfg, errors: list[str]) -> bool:
+    """Check the values of a composed config against the types of verl's config dataclasses (as Hydra checks keys).
+
+    Appends ``stage <label>: <key>=<value> is a <type>; verl's <Class>.<field> is a <type>`` to ``errors`` per
+    bad value (:mod:`verl_rise.schedule.value_types`); a message another stage already gave (the RL overrides
+    also go into the sweep and eval runs) gets this stage added to its label instead. Returns True when all fit.
+    """
+    from verl_rise.schedule.value_types import value_type_errors
+
+    found = value_type_errors(cfg)
+    for message in found:
+        for i, existing in enumerate(errors):
+            labels, sep, body = existing.partition(": ")
+            if sep and body == message and labels.startswith("stage"):
+                errors[i] = f"{labels.replace('stage ', 'stages ', 1)}, {label}: {message}"
+                break
+        else:
+            errors.append(f"stage {label}: {message}")
+    return not found
+
+
 @contextlib.contextmanager
 def _quiet():
     """Hide what verl prints while validating ("All configuration checks passed", engine availability warnings):
@@ -232,6 +255,8 @@ def _compose_checks(config: RunConfig, stages: list[Stage], result: PreflightRes
             continue
         if label == "rl":
             rl_cfg = cfg
+        if not check_value_types(label, cfg, result.errors):
+            continue  # verl's checks would only fail on the same values, less clearly
         try:
             verl_ppo_startup_checks(cfg)
         except Exception as exc:
@@ -254,6 +279,7 @@ def _compose_checks(config: RunConfig, stages: list[Stage], result: PreflightRes
         return
     if sft_cfg.trainer.get("device") == "cpu":
         result.options = replace(result.options, sft_platform="cpu")
+    check_value_types("sft", sft_cfg, result.errors)
     try:
         verl_sft_startup_checks(sft_cfg)
     except Exception as exc:

@@ -16,8 +16,10 @@ Rules, per step (a stage is its steps in order):
 are); ``--until STAGE`` stops after STAGE. A stage still running in another process (its recorded pid is alive) is
 refused, and one run directory admits one runner at a time (an flock on ``<run_dir>/.verl-rise/lock``).
 
-Each attempt logs to ``<stage>/logs/<step>.attempt-<n>.log``; a rich progress line shows the stage, the elapsed
-time and the log's last line.
+Each attempt logs to ``<stage>/logs/<step>.attempt-<n>.log`` and stays in the step's manifest history (fresh starts
+included), numbered as its log. An attempt still recorded ``running`` whose process is gone (the runner was killed
+with it) is marked ``killed`` when the next run starts. A rich progress line shows the stage, the elapsed time and
+the log's last line (as text: a log line is never read as rich markup).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Optional
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from verl_rise.processes import format_seconds, kill_process_tree, last_log_line, log_tail
@@ -46,6 +49,7 @@ from verl_rise.schedule.manifest import (
     Attempt,
     StageManifest,
     StepRecord,
+    mark_killed,
     now,
     read_manifest,
     write_manifest,
@@ -127,6 +131,8 @@ def _pid_alive(pid: Optional[int], started: Optional[float]) -> bool:
         return False
     try:
         proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:  # dead, waiting for a parent (or an init) to reap it
+            return False
         return started is None or abs(proc.create_time() - started) < 1.0
     except psutil.Error:
         return False
@@ -198,6 +204,8 @@ class Runner:
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             with _RunDirLock(self.run_dir):
+                for stage in self.stages:
+                    self._mark_killed(stage)
                 for index, stage in enumerate(self.stages):
                     if index < first:
                         self._adopt(stage)
@@ -210,12 +218,26 @@ class Runner:
             self.hashes.save()
 
     # ---------------------------------------------------------------------------------------------------------
+    def _mark_killed(self, stage: Stage) -> None:
+        """Record as ``killed`` the attempts a killed runner left ``running`` (their processes are gone)."""
+        try:
+            manifest = read_manifest(stage.directory)
+        except ValueError:
+            return  # reported when the stage runs
+        if manifest is None:
+            return
+        marked = mark_killed(manifest, _pid_alive)
+        if marked:
+            write_manifest(stage.directory, manifest)
+            self.console.print(f"[yellow]note[/]: {escape(stage.name)}: {escape(', '.join(marked))} was killed "
+                               f"without its end being recorded (process gone); marked killed")
+
     def _adopt(self, stage: Stage) -> None:
         """A stage before ``--from``: take its recorded fingerprint; its outputs are used as they are."""
         manifest = read_manifest(stage.directory)
         if manifest is None or manifest.status != COMPLETED:
             self.console.print(f"[yellow]note[/]: stage {stage.name} is before --from and has no completed manifest; "
-                               f"its outputs in {stage.directory} are used as they are")
+                               f"its outputs in {escape(str(stage.directory))} are used as they are")
             self.fingerprints[stage.name] = f"external:{stage.name}"
         else:
             self.fingerprints[stage.name] = manifest.fingerprint
@@ -266,13 +288,13 @@ class Runner:
             if not resume:
                 for path in step.outputs:
                     _remove(path)
-                attempts = []
-            else:
-                attempts = rec.attempts
+            # Earlier attempts stay in the history, fresh start or not (each is marked resumed or not).
+            attempts = rec.attempts if rec is not None else []
             if step.precheck is not None:
                 step.precheck()
             argv = step.resolved_argv()
-            rec = StepRecord(name=step.name, fingerprint=fp, command=step.shell_command(len(attempts) + 1),
+            number = _next_attempt(stage.directory / "logs", step.name, attempts)
+            rec = StepRecord(name=step.name, fingerprint=fp, command=step.shell_command(number),
                              argv=argv, inputs=inputs, outputs=[str(p) for p in step.outputs], upstream=upstream,
                              attempts=attempts)
             manifest.steps[step.name] = rec
@@ -280,7 +302,7 @@ class Runner:
             manifest.finished = None
             # Drop records of steps the plan no longer has (e.g. pass@k switched off).
             manifest.steps = {s.name: manifest.steps[s.name] for s in stage.steps if s.name in manifest.steps}
-            self._execute(stage, step, rec, manifest, argv, resumed=resume)
+            self._execute(stage, step, rec, manifest, argv, number, resumed=resume)
             done[step.name] = fp
         fingerprint = stable_hash([done[s.name] for s in stage.steps])
         if manifest.status != COMPLETED or manifest.fingerprint != fingerprint:
@@ -292,22 +314,20 @@ class Runner:
 
     # ---------------------------------------------------------------------------------------------------------
     def _execute(self, stage: Stage, step: Step, rec: StepRecord, manifest: StageManifest, argv: list[str],
-                 resumed: bool) -> None:
+                 number: int, resumed: bool) -> None:
         import psutil
 
-        number = len(rec.attempts) + 1
         log_dir = stage.directory / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        # Logs outlive fresh starts (outputs are removed, logs are not): never overwrite an earlier attempt's log.
-        previous = [int(p.name.rsplit("attempt-", 1)[1].split(".")[0]) for p in log_dir.glob(f"{step.name}.attempt-*.log")]
-        log = log_dir / f"{step.name}.attempt-{max(previous, default=0) + 1}.log"
+        log = log_dir / f"{step.name}.attempt-{number}.log"
         env = dict(os.environ)
         env.update({k: v.replace("{attempt}", str(number)) for k, v in step.env.items()})
         if "VERL_FILE_LOGGER_PATH" in step.env:  # verl opens the file without creating its directory
             Path(env["VERL_FILE_LOGGER_PATH"]).parent.mkdir(parents=True, exist_ok=True)
         verb = "resuming" if resumed else "running"
-        self.console.print(f"[bold cyan]> {stage.name}/{step.name}[/]: {verb} (attempt {number}, log {log})")
-        attempt = Attempt(number=number, started=now(), log=str(log))
+        self.console.print(f"[bold cyan]> {stage.name}/{step.name}[/]: {verb} (attempt {number}, log "
+                           f"{escape(str(log))})")
+        attempt = Attempt(number=number, started=now(), log=str(log), resumed=resumed)
         rec.attempts.append(attempt)
         rec.status = RUNNING
         with open(log, "w") as out:
@@ -325,13 +345,13 @@ class Runner:
         try:
             with Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[name]}[/]"), TimeElapsedColumn(),
                           TextColumn("{task.description}"), console=self.console, transient=True) as progress:
-                task = progress.add_task(last_log_line(log), name=f"{stage.name}/{step.name}")
+                task = progress.add_task(escape(last_log_line(log)), name=f"{stage.name}/{step.name}")
                 while True:
                     try:
                         proc.wait(timeout=self.options.poll_s)
                         break
                     except subprocess.TimeoutExpired:
-                        progress.update(task, description=last_log_line(log))
+                        progress.update(task, description=escape(last_log_line(log)))
         except KeyboardInterrupt:
             self.console.print(f"[yellow]stopping {stage.name}/{step.name} (pid {proc.pid})[/]")
             kill_process_tree(proc, self.options.stop_grace_s)
@@ -360,6 +380,18 @@ class Runner:
         attempt.exit_status = code
         attempt.status = status
         rec.status = status
+
+
+def _next_attempt(log_dir: Path, step: str, attempts: list[Attempt]) -> int:
+    """The next attempt's number: after every recorded attempt and every log on disk (logs outlive manifests and
+    fresh starts; an earlier attempt's log is never overwritten)."""
+    logged = []
+    for p in log_dir.glob(f"{step}.attempt-*.log"):
+        try:
+            logged.append(int(p.name.rsplit("attempt-", 1)[1].split(".")[0]))
+        except ValueError:
+            continue
+    return max([a.number for a in attempts] + logged, default=0) + 1
 
 
 def _raise_interrupt(signum, frame) -> None:  # noqa: ARG001 - signal handler signature

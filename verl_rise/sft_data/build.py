@@ -6,6 +6,8 @@ Steps (Metis-RISE, arXiv 2506.13056, SFT stage):
 2. hard prompts (pass rate 0): expert trajectories from JSONL files (:mod:`verl_rise.sft_data.expert_file`), then
    from an OpenAI-compatible endpoint (:mod:`verl_rise.sft_data.endpoint`) for the hard prompts still uncovered
    (or all hard prompts), each rewritten into the RISE format and verified (:mod:`verl_rise.sft_data.rewrite`);
+   hard prompts with not one expert trajectory kept stop the build (:class:`NoExpertCoverage`, saying why) unless
+   ``allow_no_expert`` is set;
 3. solved prompts (pass rate 1) and unseen prompts are dropped;
 4. optional text-only rows at a ratio (:mod:`verl_rise.sft_data.text_only`);
 5. exact duplicates (same prompt, same response text) across sources are removed.
@@ -37,7 +39,7 @@ from verl_rise.sft_data import records as R
 from verl_rise.sft_data.endpoint import EndpointConfig, query_endpoint
 from verl_rise.sft_data.expert import verify_candidate
 from verl_rise.sft_data.expert_file import read_expert_file
-from verl_rise.sft_data.inputs import BUCKETS, HARD, INCONSISTENT, ExportTables, PromptRow
+from verl_rise.sft_data.inputs import BUCKETS, HARD, INCONSISTENT, ExportTables, PromptRow, SFTInputError
 from data_prep.writer import write_jsonl
 from verl_rise.sft_data.outputs import write_llamafactory, write_sft_parquet
 from verl_rise.sft_data.rewrite import MIN_REASONING_CHARS
@@ -87,6 +89,8 @@ class BuildConfig:
         tokenizer: tokenizer/processor directory for token lengths (None: lengths in characters).
         llamafactory_name: dataset name of the LLaMA-Factory export.
         progress: show progress bars.
+        allow_no_expert: build even when hard prompts exist and no expert trajectory was kept (otherwise
+            :class:`NoExpertCoverage` is raised).
     """
 
     export_dir: Path
@@ -110,6 +114,7 @@ class BuildConfig:
     tokenizer: Path | None = None
     llamafactory_name: str = "rise_sft"
     progress: bool = True
+    allow_no_expert: bool = False
 
     def __post_init__(self) -> None:
         if self.endpoint_prompts not in ("uncovered", "hard"):
@@ -117,6 +122,10 @@ class BuildConfig:
         for name in ("self_distill_max", "expert_max_per_prompt", "min_reasoning_chars"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+class NoExpertCoverage(SFTInputError):
+    """Hard prompts exist and not one expert trajectory was kept; the message says why and how to proceed."""
 
 
 class _Ledger:
@@ -222,6 +231,50 @@ def _endpoint(cfg: BuildConfig, ledger: _Ledger, hard_rows: list[PromptRow], row
     }
 
 
+def _reasons(ledger: _Ledger, source: str) -> tuple[Counter, dict[str, str]]:
+    """Reject reasons of ``source`` with their counts, and the first detail given for each."""
+    counts: Counter = Counter()
+    first: dict[str, str] = {}
+    for rej in ledger.rejects:
+        if rej.candidate.source == source:
+            counts[rej.reason] += 1
+            first.setdefault(rej.reason, rej.detail)
+    return counts, first
+
+
+def expert_coverage_problem(cfg: BuildConfig, ledger: _Ledger, n_hard: int) -> str | None:
+    """Why no expert trajectory was kept although ``n_hard`` prompts are hard; None when some was (or none needed).
+
+    Without expert rows the SFT stage silently loses the half of Metis-RISE (arXiv 2506.13056) that teaches the
+    prompts the RL model never solves, so an empty result must be a decision, not an accident.
+    """
+    if n_hard == 0 or ledger.kept[R.EXPERT_FILE] or ledger.kept[R.EXPERT_ENDPOINT]:
+        return None
+    parts = []
+    if not cfg.expert_files and cfg.endpoint is None:
+        parts.append("no expert source was given (--expert-file, --endpoint-base-url)")
+    if cfg.expert_files:
+        counts, first = _reasons(ledger, R.EXPERT_FILE)
+        part = (f"expert file(s) {', '.join(str(p) for p in cfg.expert_files)}: "
+                f"{ledger.candidates[R.EXPERT_FILE]} records, none kept ({dict(counts.most_common())})")
+        if counts[R.BAD_RECORD] or counts[R.PROMPT_NOT_FOUND]:
+            part += (f"; records are mapped to prompts by --expert-key (now {cfg.expert_key!r}): a field holding our "
+                     f"extra_info.prompt_id, or 'mathvision' for MATH-V records")
+        if counts[R.BAD_RECORD]:
+            part += f"; first bad record: {first[R.BAD_RECORD]}"
+        parts.append(part)
+    if cfg.endpoint is not None:
+        counts, first = _reasons(ledger, R.EXPERT_ENDPOINT)
+        part = (f"endpoint {cfg.endpoint.model} at {cfg.endpoint.base_url}: {ledger.candidates[R.EXPERT_ENDPOINT]} "
+                f"requests, none kept ({dict(counts.most_common())})")
+        if counts[R.REQUEST_FAILED]:
+            part += f"; first failure: {first[R.REQUEST_FAILED]}"
+        parts.append(part)
+    return (f"{n_hard} hard prompts (pass rate 0) and no expert trajectory was kept: {'; '.join(parts)}. "
+            f"Every rejected record is in {Path(cfg.out_dir) / 'rejects.jsonl'}. Fix the source, or pass "
+            f"--allow-no-expert to build the SFT set without expert trajectories.")
+
+
 def _sft_row(cand: R.Candidate, row: PromptRow) -> dict[str, Any]:
     messages = [dict(m) for m in row.messages]
     if not messages or messages[0]["role"] != "system":
@@ -283,6 +336,8 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
     Raises:
         FileNotFoundError: a missing input file.
         SFTInputError: an input file breaks its contract (message names file, row, field).
+        NoExpertCoverage: hard prompts exist, no expert trajectory was kept and ``cfg.allow_no_expert`` is off
+            (``rejects.jsonl`` is written; ``sft.parquet`` and ``stats.json`` are not, and stale ones are removed).
         RuntimeError: the accounting does not add up (a bug).
     """
     out = Path(cfg.out_dir)
@@ -345,6 +400,13 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
                 continue
             seen[key] = source
             sft_rows.append(_sft_row(cand, row))
+
+    problem = expert_coverage_problem(cfg, ledger, sum(w[0] == HARD for w in index.values()))
+    if problem and not cfg.allow_no_expert:
+        write_jsonl(out / "rejects.jsonl", (r.to_json() for r in ledger.rejects))
+        for stale in ("stats.json", "sft.parquet"):  # an earlier build's set must not pass for this one
+            (out / stale).unlink(missing_ok=True)
+        raise NoExpertCoverage(problem)
 
     # Outputs.
     n_written = write_sft_parquet(out / "sft.parquet", sft_rows)

@@ -2,7 +2,8 @@
 
 Key: SHA-256 over ``(model, prompt_id, sample index, params_hash)``, where ``params_hash`` covers the whole request
 body (messages with their images, temperature, top_p, max_tokens, seed, extra fields): change any of them and the
-request is a new one. Only successful responses are stored; failed requests are asked again on the next run.
+request is a new one. Only successful responses are stored (the endpoint client never stores an answer without
+text); failed requests are asked again on the next run.
 Each :meth:`ResponseCache.put` commits at once, so an interrupted run keeps everything it received (SQLite's
 journal makes each commit atomic).
 """

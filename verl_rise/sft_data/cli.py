@@ -8,7 +8,8 @@ Example (hard prompts covered from the MATH-V expert traces, then from a local v
         --samples-per-prompt 4 --max-concurrency 16 \\
         --tokenizer ../shared/models/qwen2.5-vl-7b-instruct-processor
 
-Exit codes: 0 done, 2 bad input (the message names the file, row and field).
+Exit codes: 0 done, 2 bad input (the message names the file, row and field), or hard prompts without a single kept
+expert trajectory (the message says why; ``--allow-no-expert`` builds anyway).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--expert-model-answer-field", default="model_answer", help="'' to ignore it")
     e.add_argument("--expert-max-per-prompt", type=int, default=0,
                    help="most expert trajectories per hard prompt and source, 0 = all distinct (default 0)")
+    e.add_argument("--allow-no-expert", action="store_true",
+                   help="build even when hard prompts exist and no expert trajectory was kept (default: exit 2, "
+                        "saying why)")
     e.add_argument("--min-reasoning-chars", type=int, default=MIN_REASONING_CHARS,
                    help=f"least reasoning besides the answer sentence (default {MIN_REASONING_CHARS})")
     p = b.add_argument_group("OpenAI-compatible endpoint")
@@ -112,7 +116,8 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
         expert_max_per_prompt=args.expert_max_per_prompt, min_reasoning_chars=args.min_reasoning_chars,
         endpoint=endpoint, endpoint_cache=args.endpoint_cache, endpoint_prompts=args.endpoint_prompts,
         text_only=args.text_only, text_response_column=args.text_response_column, text_ratio=args.text_ratio,
-        tokenizer=args.tokenizer, llamafactory_name=args.llamafactory_name, progress=not args.no_progress)
+        tokenizer=args.tokenizer, llamafactory_name=args.llamafactory_name, progress=not args.no_progress,
+        allow_no_expert=args.allow_no_expert)
 
 
 def _summary(stats: dict) -> str:
@@ -124,6 +129,8 @@ def _summary(stats: dict) -> str:
                          f"{c['reject_reasons']}")
     lines.append(f"hard prompts covered: {cov['hard']['covered']}/{cov['hard']['prompts']} "
                  f"(uncovered: {cov['hard']['uncovered_reasons']})")
+    if cov["hard"]["prompts"] and not cov["hard"]["covered"]:
+        lines.append("warning: no hard prompt has an expert trajectory (--allow-no-expert)")
     lines.append(f"inconsistent prompts covered: {cov['inconsistent']['covered']}/{cov['inconsistent']['prompts']}")
     return "\n".join(lines)
 

@@ -11,7 +11,9 @@ set) so every sample is cached and retried on its own and servers without ``n > 
 * Each attempt has a hard deadline (``timeout_s``, also httpx's per-phase timeout). Timeouts, transport errors and
   HTTP 408/409/429/5xx are retried with exponential back-off and jitter (tenacity ``wait_exponential`` +
   ``wait_random``) up to ``max_attempts``; other 4xx fail at once.
-* Responses are cached on disk (:mod:`verl_rise.sft_data.cache`) before anything else happens with them.
+* Responses are cached on disk (:mod:`verl_rise.sft_data.cache`) before anything else happens with them; an
+  answer without text (``content`` null or blank) is retried like a 5xx and never cached (one cut at
+  ``max_tokens`` is reported as truncated without a retry, and not cached either).
 * The API key comes from the environment variable ``api_key_env`` (sent as ``Authorization: Bearer``; omitted
   when unset, as a local vLLM server needs none).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,8 +117,22 @@ class FatalStatus(Exception):
     """An HTTP status not worth retrying (400, 401, 404, ...) or a body that is not a chat completion."""
 
 
+class EmptyContent(Exception):
+    """A chat completion whose message has no text (``content`` null, blank or not text): retried, never cached.
+
+    Servers answer 200 with ``content: null`` on transient trouble (an overloaded backend, a tool-call or filter
+    path); caching it would make the prompt look answered-and-wrong for good.
+    """
+
+
 def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (RetryableStatus, httpx.TransportError, TimeoutError))
+    return isinstance(exc, (RetryableStatus, EmptyContent, httpx.TransportError, TimeoutError))
+
+
+def has_content(response: dict[str, Any]) -> bool:
+    """True when a parsed completion (:func:`parse_completion`) carries response text worth keeping."""
+    content = response.get("content")
+    return isinstance(content, str) and bool(content.strip())
 
 
 def image_data_url(image: dict[str, Any]) -> str:
@@ -204,7 +221,7 @@ async def _one(
     phash = params_hash(body)
     key = cache_key(cfg.model, row.prompt_id, sample, phash)
     hit = cache.get(key)
-    if hit is not None:
+    if hit is not None and has_content(hit):  # caches written before empty answers were refused may hold some
         return EndpointResult(row.prompt_id, sample, hit["content"], hit["reasoning"], hit["finish_reason"],
                               cached=True)
     result = EndpointResult(row.prompt_id, sample)
@@ -231,11 +248,18 @@ async def _one(
                     parsed = parse_completion(resp.json())
                 except ValueError as exc:
                     raise FatalStatus(f"body is not JSON: {exc}") from exc
-    except (RetryableStatus, FatalStatus, httpx.HTTPError, TimeoutError) as exc:
+                # Cut at max_tokens before any text (a reasoning model that spent them thinking): asking again
+                # gives the same, so it is reported as truncated at once, below.
+                if not has_content(parsed) and parsed["finish_reason"] != "length":
+                    shown = json.dumps(parsed["content"])[:80]
+                    raise EmptyContent(f"HTTP {resp.status_code} with message content {shown} "
+                                       f"(finish_reason {parsed['finish_reason']!r})")
+    except (RetryableStatus, FatalStatus, EmptyContent, httpx.HTTPError, TimeoutError) as exc:
         kind = "timeout" if isinstance(exc, (TimeoutError, httpx.TimeoutException)) else type(exc).__name__
         result.error = f"{kind} after {result.attempts} attempt(s): {exc}"
         return result
-    cache.put(key, model=cfg.model, prompt_id=row.prompt_id, sample=sample, phash=phash, response=parsed)
+    if has_content(parsed):
+        cache.put(key, model=cfg.model, prompt_id=row.prompt_id, sample=sample, phash=phash, response=parsed)
     result.content, result.reasoning = parsed["content"], parsed["reasoning"]
     result.finish_reason = parsed["finish_reason"]
     return result

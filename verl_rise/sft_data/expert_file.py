@@ -10,12 +10,11 @@ extracted (``model_answer``), and the key:
   data_prep computes it: ``finalize_problem(mathvision.problem_from_record(record, root)).prompt_id``.
 
 Every line becomes a :class:`~verl_rise.sft_data.records.Candidate`, or a ``bad_record`` reject when the line is not
-a JSON object or its key cannot be computed.
+UTF-8, not a JSON object, or its key cannot be computed (the reject names the file and line).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Iterator
@@ -23,6 +22,7 @@ from typing import Iterator
 from data_prep import mathvision
 from data_prep.errors import RowRejected
 from data_prep.schema import finalize_problem
+from data_prep.records import read_jsonl_lines
 from verl_rise.sft_data.records import BAD_RECORD, EXPERT_FILE, Candidate, Reject
 
 MATHVISION_KEY = "mathvision"
@@ -64,7 +64,8 @@ def read_expert_file(
 
     Yields:
         ``(candidate, model_answer)`` per readable line (``candidate.origin`` names the file, 1-based line, the
-        record's ``id`` and ``model`` when present), or a ``bad_record`` :class:`Reject`.
+        record's ``id`` and ``model`` when present), or a ``bad_record`` :class:`Reject` (origin: file, line;
+        detail: why). Every non-blank line yields exactly one item.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -73,25 +74,18 @@ def read_expert_file(
     if not path.is_file():
         raise FileNotFoundError(f"expert file not found: {path}")
     root = Path(image_root) if image_root is not None else path.parent
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            origin = {"file": str(path), "line": line_no}
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Reject(Candidate(EXPERT_FILE, "", line.strip(), origin), BAD_RECORD, f"not JSON: {exc}")
-                continue
-            if not isinstance(record, dict):
-                yield Reject(Candidate(EXPERT_FILE, "", line.strip(), origin), BAD_RECORD, "not a JSON object")
-                continue
-            origin.update({k: record[k] for k in ("id", "model") if k in record})
-            response = record.get(response_field)
-            try:
-                prompt_id = record_prompt_id(record, key, root)
-            except ValueError as exc:
-                yield Reject(Candidate(EXPERT_FILE, "", response, origin), BAD_RECORD, f"{path}:{line_no}: {exc}")
-                continue
-            model_answer = record.get(model_answer_field) if model_answer_field else None
-            yield Candidate(EXPERT_FILE, prompt_id, response, origin), model_answer
+    for item in read_jsonl_lines(path):
+        origin = {"file": str(path), "line": item.line}
+        if item.record is None:
+            yield Reject(Candidate(EXPERT_FILE, "", item.text, origin), BAD_RECORD, item.error or "")
+            continue
+        record = item.record
+        origin.update({k: record[k] for k in ("id", "model") if k in record})
+        response = record.get(response_field)
+        try:
+            prompt_id = record_prompt_id(record, key, root)
+        except ValueError as exc:
+            yield Reject(Candidate(EXPERT_FILE, "", response, origin), BAD_RECORD, f"{path}:{item.line}: {exc}")
+            continue
+        model_answer = record.get(model_answer_field) if model_answer_field else None
+        yield Candidate(EXPERT_FILE, prompt_id, response, origin), model_answer

@@ -1,0 +1,1 @@
+"""Unit tests: pure Python, no verl process, no Hydra composition of verl configs."""
