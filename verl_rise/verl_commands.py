@@ -30,7 +30,7 @@ RISE_REWARD = ("pkg://reward_fns.rise", "compute_score")
 SWEEP_REWARD = ("pkg://verl_rise.passrate.sweep_reward", "compute_score")
 #: The benchmark reward (strict and lenient extraction by each benchmark's own rules, dispatching on data_source;
 #: verl_rise.evaluation). The one place its module path is named.
-BENCHMARK_REWARD = ("pkg://reward_fns.benchmarks", "compute_score")
+BENCHMARK_REWARD = ("pkg://verl_rise.evaluation.reward", "compute_score")
 #: The benchmark reward with each row's benchmark and TSV index echoed into verl's validation dumps
 #: (verl_rise.schedule.benchmark_reward), for the eval stage's benchmark runs.
 EVAL_BENCHMARK_REWARD = ("pkg://verl_rise.schedule.benchmark_reward", "compute_score")

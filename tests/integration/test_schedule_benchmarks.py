@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.paths import QWEN_PROCESSOR, REPO_ROOT, require
+from tests.support.paths import QWEN_PROCESSOR, REPO_ROOT, require
 from verl_rise.schedule.config import ConfigError, dump_config, parse_config
 from verl_rise.schedule.evaluate import main as evaluate_main
 from verl_rise.schedule.plan import build_plan
