@@ -28,6 +28,18 @@ RISE_REWARD = ("pkg://reward_fns.rise", "compute_score")
 #: The same reward with the prompt id echoed into verl's validation dumps (verl_rise.passrate.sweep_reward:
 #: identical scores), for the pass-rate sweep and sampled evaluation.
 SWEEP_REWARD = ("pkg://verl_rise.passrate.sweep_reward", "compute_score")
+#: The benchmark reward (strict and lenient extraction by each benchmark's own rules, dispatching on data_source;
+#: verl_rise.evaluation). The one place its module path is named.
+BENCHMARK_REWARD = ("pkg://verl_rise.evaluation.reward", "compute_score")
+#: The benchmark reward with each row's benchmark and TSV index echoed into verl's validation dumps
+#: (verl_rise.schedule.benchmark_reward), for the eval stage's benchmark runs.
+EVAL_BENCHMARK_REWARD = ("pkg://verl_rise.schedule.benchmark_reward", "compute_score")
+
+#: Generation settings of the Metis-RISE model card for its evaluation: images between 128 and 16384 visual tokens
+#: (x 28 x 28 pixels), up to 8192 new tokens (the system prompt is in the data, verl_rise.prompts).
+MODEL_CARD_MIN_PIXELS = 128 * 28 * 28
+MODEL_CARD_MAX_PIXELS = 16384 * 28 * 28
+MODEL_CARD_MAX_NEW_TOKENS = 8192
 
 #: The main_ppo overrides that make a run validation-only over every row of its val files: no training step
 #: (trainer_base.py:481-490), no checkpoint resume (the model comes from ``actor_rollout_ref.model.path`` only,
@@ -93,6 +105,25 @@ def sampling_overrides(n: int, temperature: float, top_p: float = 1.0, top_k: Op
 def reward_overrides(reward: tuple[str, str]) -> list[str]:
     """``reward.custom_reward_function.{path,name}`` for a ``(path, name)`` pair such as :data:`SWEEP_REWARD`."""
     return [f"reward.custom_reward_function.path={reward[0]}", f"reward.custom_reward_function.name={reward[1]}"]
+
+
+def generation_overrides(min_pixels: int, max_pixels: int, max_new_tokens: int, max_prompt_length: int) -> list[str]:
+    """The response budget and image pixel range of a (validation) run.
+
+    ``data.mm_processor_kwargs`` reaches the dataset's length filter, the rollout and the processor (both pixel
+    bounds are given: transformers' Qwen2-VL processor honours call-time bounds only as a pair). vLLM's
+    ``max_model_len`` (and the batched-token budget, which must cover it without chunked prefill) is sized to
+    ``max_prompt_length + max_new_tokens``.
+    """
+    total = max_prompt_length + max_new_tokens
+    return [
+        f"++data.mm_processor_kwargs.min_pixels={min_pixels}",
+        f"++data.mm_processor_kwargs.max_pixels={max_pixels}",
+        f"data.max_prompt_length={max_prompt_length}",
+        f"data.max_response_length={max_new_tokens}",
+        f"actor_rollout_ref.rollout.max_model_len={total}",
+        f"actor_rollout_ref.rollout.max_num_batched_tokens={total}",
+    ]
 
 
 def validation_only_overrides(model: str, val_files: Sequence[str], train_file: str, out_dir: Path,

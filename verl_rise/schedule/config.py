@@ -15,7 +15,13 @@ Example (every relative path is resolved against the directory of the YAML file)
       endpoint: {base_url: http://127.0.0.1:8000/v1, model: Qwen/Qwen2.5-VL-72B-Instruct}
     profiles: {rl: rise_grpo_7b, sft: rise_sft_7b}  # recipe names in recipes_dir
     sweep: {k: 8}                                  # responses per training prompt in the post-RL sweep
-    eval: {pass_at_k: 8}                           # also report pass@k (null: accuracy only)
+    eval:
+      pass_at_k: 8                                 # also report pass@k on the held-out sets (null: accuracy only)
+      benchmarks:                                  # the paper's six benchmarks (data_prep.benchmarks output)
+        mathvista: data/bench/mathvista.parquet    # keys: mathvista mathvision mathverse dynamath wemath logicvista
+        dynamath: data/bench/dynamath.parquet
+      reference_size: 7b                           # published Qwen2.5-VL / Metis-RISE rows in the report (7b, 72b)
+      generation: model_card                       # benchmark runs: model-card settings, or `profile` (the recipe's)
     launch: {sft_nproc_per_node: 8, sft_nnodes: 1}  # SFT ranks; several nodes: sft_launcher srun / torchrun
     overrides:                                     # per stage: Hydra overrides (rl, sweep, sft, eval) or
       rl: [trainer.total_epochs=2]                 # extra command-line options (export, sft_data)
@@ -32,6 +38,8 @@ from typing import Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from verl_rise.evaluation.benchmarks import BENCHMARKS
 
 #: Stages that take Hydra overrides; the others take extra command-line options.
 HYDRA_STAGES = ("rl", "sweep", "sft", "eval")
@@ -106,8 +114,21 @@ class SweepConfig(_Strict):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
 
 
+#: Benchmark keys of ``eval.benchmarks``, in the paper's column order.
+BENCHMARK_KEYS = BENCHMARKS
+
+
 class EvalConfig(_Strict):
-    """Evaluation of the base, RL and SFT models on the held-out sets (verl validation, same reward).
+    """Evaluation of the base, RL and SFT models on the held-out sets (verl validation, same reward), and on the
+    paper's benchmarks.
+
+    ``benchmarks``: ``{benchmark key: parquet written by data_prep.benchmarks}``; each model is run on them (one
+    validation-only run per model) with the benchmark reward, and each benchmark's metric (DynaMath worst case,
+    WeMath strict score, accuracy elsewhere) is computed from the dumped samples, strict and lenient extraction.
+    ``generation``: ``model_card`` runs the benchmarks with the model card's settings (images between 128 and
+    16384 x 28 x 28 pixels, up to 8192 new tokens; ``max_prompt_length`` tokens of prompt), ``profile`` with the RL
+    recipe's own (e.g. a CPU profile's tiny budgets). ``reference_size``: the published Qwen2.5-VL and Metis-RISE
+    rows of that size shown in the report for reference (null: none).
 
     ``pass_at_k``: also estimate pass@k from ``pass_samples`` (default k) responses per prompt sampled at the sweep's
     temperature (unbiased estimator, Chen et al. 2021, arXiv 2107.03374). ``reuse_rl_validation``: take the base and
@@ -118,6 +139,23 @@ class EvalConfig(_Strict):
     pass_at_k: Optional[int] = Field(None, ge=1)
     pass_samples: Optional[int] = Field(None, ge=1)
     reuse_rl_validation: bool = True
+    benchmarks: dict[str, Path] = Field(default_factory=dict)
+    reference_size: Optional[Literal["7b", "72b"]] = None
+    generation: Literal["model_card", "profile"] = "model_card"
+    max_prompt_length: int = Field(17408, ge=1)
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _benchmark_keys(cls, value: dict[str, Path]) -> dict[str, Path]:
+        unknown = [k for k in value if k not in BENCHMARK_KEYS]
+        if unknown:
+            raise ValueError(f"unknown benchmark {', '.join(map(repr, unknown))}; known: {', '.join(BENCHMARK_KEYS)}")
+        return {k: value[k] for k in BENCHMARK_KEYS if k in value}
+
+    @field_validator("reference_size", mode="before")
+    @classmethod
+    def _size(cls, value):
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _samples(self) -> "EvalConfig":
@@ -244,6 +282,9 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
         if expert.get("image_root") is not None:
             expert["image_root"] = fix(expert["image_root"])
         out["expert"] = expert
+    ev = out.get("eval")
+    if isinstance(ev, dict) and isinstance(ev.get("benchmarks"), dict):
+        out["eval"] = {**ev, "benchmarks": {k: fix(v) for k, v in ev["benchmarks"].items()}}
     return out
 
 

@@ -15,9 +15,20 @@
   (arXiv 2107.03374, "Evaluating Large Language Models Trained on Code", Eq. 1), averaged over the prompts of each
   data_source (prompt id -> data_source from the held-out parquet files).
 
+* **benchmark metrics** (``--benchmark-file KEY=PARQUET`` for each of ``eval.benchmarks``, ``--benchmarks
+  MODEL=DUMPS_DIR`` per model): the dumps of a validation run with the benchmark reward
+  (:mod:`verl_rise.schedule.benchmark_reward`: per response ``acc_strict``, ``acc_lenient`` and ``row_key``) are
+  joined by ``row_key`` to the converted rows' benchmark fields (``extra_info["vlmeval"]``), and each benchmark's
+  metrics are computed by :func:`verl_rise.evaluation.aggregate` (DynaMath worst case over a seed question's
+  variants, WeMath's four dimensions and strict score, accuracy elsewhere), once with strict and once with lenient
+  extraction. A row with no response in the dumps (e.g. dropped by verl's prompt-length filter) counts as wrong,
+  so every metric is over the whole benchmark; ``missing`` says how many.
+
 Writes ``results.json`` atomically: ``{"models": {model: {"acc": {ds: x}, "format": {ds: x}, "step": s,
-"source": str, "pass_at_k": {ds: x}, "pass_prompts": {ds: n}}}, "k": k, "data_sources": [...], "held_out":
-{name: {"path", "rows", "data_sources"}}}``.
+"source": str, "pass_at_k": {ds: x}, "pass_prompts": {ds: n}, "benchmarks": {key: {"strict": metrics,
+"lenient": metrics, "rows": n, "missing": m, "source": dumps}}}}, "k": k, "data_sources": [...], "held_out":
+{name: {"path", "rows", "data_sources"}}, "benchmark_files": {key: {"path", "rows", "data_sources"}}}``
+(metrics: :func:`verl_rise.evaluation.aggregate`'s dict, ``headline`` the leaderboard's number).
 """
 
 from __future__ import annotations
@@ -151,6 +162,92 @@ def sampled_pass_at_k(dumps: Path, k: int, prompt_sources: dict[str, str]) -> tu
             {ds: len(v) for ds, v in sorted(by_source.items())})
 
 
+#: Extraction modes scored per benchmark response (the benchmark reward's ``acc_<mode>`` keys).
+EXTRACTIONS = ("strict", "lenient")
+
+
+def benchmark_rows(key: str, path: Path) -> tuple[dict[str, dict], dict]:
+    """``({row_key: benchmark fields}, {"path", "rows", "data_sources"})`` of a converted benchmark parquet.
+
+    Raises:
+        EvalError: a row without ``extra_info["vlmeval"]``/``index``, of another benchmark, or a repeated index.
+    """
+    import pyarrow.parquet as pq
+
+    from verl_rise.evaluation import benchmark_of
+    from verl_rise.schedule.benchmark_reward import row_key
+
+    try:
+        table = pq.read_table(path, columns=["data_source", "extra_info"]).to_pylist()
+    except (OSError, ValueError, KeyError) as exc:
+        raise EvalError(f"{path}: cannot read the benchmark parquet ({exc})") from None
+    rows: dict[str, dict] = {}
+    for i, r in enumerate(table):
+        extra = r["extra_info"] or {}
+        fields = extra.get("vlmeval")
+        if not isinstance(fields, dict) or extra.get("index") is None:
+            raise EvalError(f"{path}: row {i} has no extra_info.vlmeval/index (convert it with data_prep.benchmarks)")
+        if benchmark_of(r["data_source"]) != key:
+            raise EvalError(f"{path}: row {i} has data_source {r['data_source']!r}, not a {key} source")
+        rk = row_key(key, extra["index"])
+        if rk in rows:
+            raise EvalError(f"{path}: row {i} repeats index {extra['index']}")
+        rows[rk] = fields
+    if not rows:
+        raise EvalError(f"{path}: no rows")
+    return rows, {"path": str(path), "rows": len(rows), "data_sources": sorted({r["data_source"] for r in table})}
+
+
+def _dump_files(dumps: Path) -> list[Path]:
+    """verl's dump files (``<step>.jsonl``), lowest step first, so a later step's line replaces an earlier one."""
+    files = sorted(dumps.glob("*.jsonl")) if dumps.is_dir() else []
+    return sorted(files, key=lambda f: (0, int(f.stem)) if f.stem.isdigit() else (1, f.stem))
+
+
+def benchmark_metrics(files: dict[str, dict[str, dict]], dumps: Path) -> dict[str, dict]:
+    """Per benchmark: strict and lenient metrics (:func:`verl_rise.evaluation.aggregate`) of one model's dumps.
+
+    Args:
+        files: ``{benchmark key: {row_key: benchmark fields}}`` (:func:`benchmark_rows`).
+        dumps: the validation dumps directory of the model's benchmark run.
+
+    Raises:
+        EvalError: no dump files; a dump line without ``row_key``/``acc_strict``/``acc_lenient`` (the run did not
+            use the eval stage's benchmark reward); a ``row_key`` that is in no benchmark file.
+    """
+    from verl_rise.evaluation import aggregate
+
+    paths = _dump_files(dumps)
+    if not paths:
+        raise EvalError(f"no validation dumps (*.jsonl) in {dumps}")
+    scores: dict[str, dict[str, int]] = {}
+    owner = {rk: key for key, rows in files.items() for rk in rows}
+    for f in paths:
+        for line_no, line in enumerate(f.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            rk = row.get("row_key")
+            if rk is None or any(row.get(f"acc_{m}") is None for m in EXTRACTIONS):
+                raise EvalError(f"{f}:{line_no}: no row_key/acc_strict/acc_lenient (the run must use "
+                                f"reward.custom_reward_function.path=pkg://verl_rise.schedule.benchmark_reward)")
+            if rk not in owner:
+                raise EvalError(f"{f}:{line_no}: row_key {rk!r} is in no benchmark file")
+            scores[rk] = {m: int(float(row[f"acc_{m}"]) == 1.0) for m in EXTRACTIONS}
+    out: dict[str, dict] = {}
+    for key, rows in files.items():
+        missing = [rk for rk in rows if rk not in scores]
+        entry: dict = {"rows": len(rows), "missing": len(missing), "source": str(dumps)}
+        for mode in EXTRACTIONS:
+            scored = [{**fields, "acc": scores.get(rk, {}).get(mode, 0)} for rk, fields in rows.items()]
+            try:
+                entry[mode] = aggregate(key, scored)
+            except ValueError as exc:
+                raise EvalError(f"{key}: {exc}") from None
+        out[key] = entry
+    return out
+
+
 def _pairs(items: list[str], what: str) -> dict[str, str]:
     out = {}
     for item in items:
@@ -162,7 +259,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def collect(held_out: dict[str, Path], greedy: dict[str, str], sampled: dict[str, Path],
-            k: Optional[int]) -> dict:
+            k: Optional[int], benchmark_files: Optional[dict[str, Path]] = None,
+            benchmark_dumps: Optional[dict[str, Path]] = None) -> dict:
     """Build the results dict (see the module docstring).
 
     Args:
@@ -170,6 +268,8 @@ def collect(held_out: dict[str, Path], greedy: dict[str, str], sampled: dict[str
         greedy: ``{model: "PATH@first|last|STEP"}`` (verl file-logger JSONL or a directory of them).
         sampled: ``{model: dumps dir}`` of pass@k runs (requires ``k``).
         k: the k of pass@k.
+        benchmark_files: ``{benchmark key: converted parquet}``.
+        benchmark_dumps: ``{model: dumps dir}`` of the benchmark runs (requires ``benchmark_files``).
 
     Raises:
         EvalError: see :func:`select_validation` and :func:`sampled_pass_at_k`.
@@ -192,8 +292,23 @@ def collect(held_out: dict[str, Path], greedy: dict[str, str], sampled: dict[str
         models.setdefault(model, {})
         models[model]["pass_at_k"] = values
         models[model]["pass_prompts"] = prompts
+    bench_info: dict[str, dict] = {}
+    if benchmark_dumps and not benchmark_files:
+        raise EvalError("--benchmarks needs --benchmark-file")
+    if benchmark_files:
+        from verl_rise.evaluation.benchmarks import check_benchmark
+
+        files = {}
+        for key, path in benchmark_files.items():
+            try:
+                bkey = check_benchmark(key)
+            except ValueError as exc:
+                raise EvalError(str(exc)) from None
+            files[bkey], bench_info[bkey] = benchmark_rows(bkey, Path(path))
+        for model, dumps in (benchmark_dumps or {}).items():
+            models.setdefault(model, {})["benchmarks"] = benchmark_metrics(files, Path(dumps))
     sources = sorted({ds for m in models.values() for key in ("acc", "pass_at_k") for ds in m.get(key, {})})
-    return {"models": models, "k": k, "data_sources": sources, "held_out": info}
+    return {"models": models, "k": k, "data_sources": sources, "held_out": info, "benchmark_files": bench_info}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -204,18 +319,25 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--greedy", action="append", default=[], help="MODEL=METRICS@first|last|STEP")
     parser.add_argument("--sampled", action="append", default=[], help="MODEL=DUMPS_DIR of a pass@k run")
     parser.add_argument("--k", type=int, default=None, help="k of pass@k")
+    parser.add_argument("--benchmark-file", action="append", default=[], help="KEY=PARQUET of a benchmark "
+                        "(data_prep.benchmarks output; repeatable)")
+    parser.add_argument("--benchmarks", action="append", default=[], help="MODEL=DUMPS_DIR of a benchmark run")
     args = parser.parse_args(argv)
     try:
         held_out = {name: Path(p) for name, p in _pairs(args.held_out, "--held-out").items()}
         results = collect(held_out, _pairs(args.greedy, "--greedy"),
-                          {m: Path(p) for m, p in _pairs(args.sampled, "--sampled").items()}, args.k)
+                          {m: Path(p) for m, p in _pairs(args.sampled, "--sampled").items()}, args.k,
+                          {b: Path(p) for b, p in _pairs(args.benchmark_file, "--benchmark-file").items()},
+                          {m: Path(p) for m, p in _pairs(args.benchmarks, "--benchmarks").items()})
     except (EvalError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     write_text_atomic(args.out, json.dumps(results, indent=2) + "\n")
     for model, m in results["models"].items():
         print(model, {ds: round(v, 4) for ds, v in m.get("acc", {}).items()},
-              {ds: round(v, 4) for ds, v in m.get("pass_at_k", {}).items()})
+              {ds: round(v, 4) for ds, v in m.get("pass_at_k", {}).items()},
+              {b: {mode: round(e[mode]["headline"], 4) for mode in EXTRACTIONS}
+               for b, e in m.get("benchmarks", {}).items()})
     print(f"wrote {args.out}")
     return 0
 

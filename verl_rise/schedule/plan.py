@@ -27,7 +27,12 @@ from verl_rise.schedule import STAGES
 from verl_rise.schedule.config import RunConfig
 from verl_rise.schedule.fingerprint import Input
 from verl_rise.verl_commands import (
+    EVAL_BENCHMARK_REWARD,
+    MODEL_CARD_MAX_NEW_TOKENS,
+    MODEL_CARD_MAX_PIXELS,
+    MODEL_CARD_MIN_PIXELS,
     SWEEP_REWARD,
+    generation_overrides,
     override_key,
     hydra_list,
     hydra_value,
@@ -525,9 +530,19 @@ def merge_sft_stage(ctx: _Context) -> Stage:
     )], "merge the SFT checkpoint to HF (verl.model_merger)")
 
 
+def benchmark_generation(config: RunConfig) -> list[str]:
+    """The generation overrides of the benchmark runs: the model card's (``eval.generation: model_card``: images
+    between 128 and 16384 x 28 x 28 pixels, up to 8192 new tokens) or none (``profile``: the RL recipe's)."""
+    if config.eval.generation != "model_card":
+        return []
+    return generation_overrides(MODEL_CARD_MIN_PIXELS, MODEL_CARD_MAX_PIXELS, MODEL_CARD_MAX_NEW_TOKENS,
+                                config.eval.max_prompt_length)
+
+
 def eval_stage(ctx: _Context) -> Stage:
     """8. Evaluation of the base, RL and SFT models on the held-out sets (verl validation-only runs, or the RL run's
-    own validation when reused), collected into ``eval/results.json``."""
+    own validation when reused), and on the benchmarks of ``eval.benchmarks`` (one validation-only run per model
+    with the benchmark reward and the model card's generation settings), collected into ``eval/results.json``."""
     config, L = ctx.config, ctx.layout
     held_out = ctx.held_out
     models: dict[str, tuple[str, list[str]]] = {
@@ -562,12 +577,30 @@ def eval_stage(ctx: _Context) -> Stage:
             ))
             collect += [f"--{kind}", f"{model}={out / 'metrics.jsonl'}@first" if kind == "greedy"
                         else f"{model}={out / 'dumps'}"]
+    benchmarks = config.eval.benchmarks
+    if benchmarks:
+        files = [str(p) for p in benchmarks.values()]
+        runner = [*benchmark_generation(config), *reward_overrides(EVAL_BENCHMARK_REWARD)]
+        collect += [w for key, p in benchmarks.items() for w in ("--benchmark-file", f"{key}={p}")]
+        for model, (path, upstream) in models.items():
+            out = L.eval_run(model, "benchmarks")
+            argv, owned = _validation_run(ctx, path, out, files, files[0], config.stage_overrides("eval"), runner)
+            steps.append(Step(
+                f"{model}_benchmarks", argv, outputs=[out],
+                inputs=[*([config.model] if model == "base" else []), *benchmarks.values(), _recipes_input(config)],
+                upstream=upstream, after=[], env={**ctx.env, "VERL_FILE_LOGGER_PATH": str(out / "metrics.jsonl")},
+                owned_keys=owned,
+                note=f"{model} model on the benchmarks {', '.join(benchmarks)} (benchmark reward, strict and lenient; "
+                     f"generation: {config.eval.generation})",
+            ))
+            collect += ["--benchmarks", f"{model}={out / 'dumps'}"]
     if config.eval.pass_at_k is not None:
         collect += ["--k", str(config.eval.pass_at_k)]
+    inputs = [*config.data.held_out.values(), *benchmarks.values()]
     steps.append(Step(
-        "collect", collect, outputs=[L.eval_results], inputs=list(config.data.held_out.values()),
+        "collect", collect, outputs=[L.eval_results], inputs=inputs,
         upstream=["rl"] if ctx.reuse_rl_validation else [], after=[s.name for s in steps], env=ctx.env,
-        note="accuracy (pass@1) and pass@k per model and data_source -> eval/results.json",
+        note="accuracy (pass@1) and pass@k per model and data_source, benchmark metrics -> eval/results.json",
     ))
     return Stage("eval", L.stage("eval"), steps, "evaluate base / RL / SFT on the held-out sets (verl validation)")
 

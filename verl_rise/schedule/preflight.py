@@ -86,6 +86,30 @@ def _check_parquet(path: Path, what: str, errors: list[str]) -> None:
         errors.append(f"{what}: {path} has no rows")
 
 
+def _check_benchmark_parquet(key: str, path: Path, errors: list[str]) -> None:
+    """A converted benchmark (``eval.benchmarks.KEY``): our RL columns, ``extra_info.{benchmark,index,vlmeval}`` and
+    a data_source of that benchmark (the eval stage joins verl's dumps to the rows by benchmark and index)."""
+    import pyarrow.parquet as pq
+
+    from verl_rise.evaluation import benchmark_of
+
+    what = f"eval.benchmarks.{key}"
+    before = len(errors)
+    _check_parquet(path, what, errors)
+    if len(errors) > before:
+        return
+    extra = pq.read_schema(path).field("extra_info").type
+    names = {extra.field(i).name for i in range(extra.num_fields)} if hasattr(extra, "num_fields") else set()
+    if not {"benchmark", "index", "vlmeval"} <= names:
+        errors.append(f"{what}: {path}: extra_info lacks benchmark/index/vlmeval (convert the benchmark with "
+                      f"python -m data_prep.benchmarks)")
+        return
+    sources = set(pq.read_table(path, columns=["data_source"]).column("data_source").to_pylist())
+    wrong = sorted(str(s) for s in sources if benchmark_of(s) != key)
+    if wrong:
+        errors.append(f"{what}: {path} holds rows of data_source {wrong}, not {key}")
+
+
 def _check_files(config: RunConfig, errors: list[str], warnings: list[str]) -> None:
     model = config.model
     if not model.is_dir():
@@ -95,6 +119,8 @@ def _check_files(config: RunConfig, errors: list[str], warnings: list[str]) -> N
     _check_parquet(config.data.train, "data.train", errors)
     for name, path in config.data.held_out.items():
         _check_parquet(path, f"data.held_out.{name}", errors)
+    for key, path in config.eval.benchmarks.items():
+        _check_benchmark_parquet(key, path, errors)
     for f in config.expert.files:
         if not f.is_file():
             errors.append(f"expert.files: file not found: {f}")

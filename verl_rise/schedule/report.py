@@ -3,7 +3,10 @@
     python -m verl_rise.schedule.report --run-dir runs/rise_7b
 
 Sections: the stage x benchmark accuracy table (base / RL / RL+SFT rows, one column per data_source, pass@k when
-evaluated; eval/results.json), the RL reward and response-length curves (verl's file-logger JSONL of the RL stage:
+evaluated; eval/results.json), the paper's table (MathVista, MathVision, MathVerse, DynaMath, WeMath, LogicVista
+and their average; base strict and lenient, RL, RISE, and the model card's published rows of
+``eval.reference_size``; also ``benchmarks.png`` and, machine-readable, ``summary.json["benchmarks"]``), the RL
+reward and response-length curves (verl's file-logger JSONL of the RL stage:
 ``critic/score/mean``, ``response_length/mean``), the pass-rate split and histogram after RL (the export's
 ``summary.json`` and ``pass_rate_hist.png``), the SFT set's composition (sft_data ``stats.json`` / ``stats.png``),
 the SFT loss curve, and each stage's wall time (the manifests). Missing inputs leave a note in their section instead
@@ -27,6 +30,28 @@ from verl_rise.schedule import STAGES
 from verl_rise.schedule.manifest import read_manifest
 
 ROW_LABELS = {"base": "base model", "rl": "+ RL (GRPO)", "sft": "+ RL + SFT (Metis-RISE)"}
+
+#: The paper's table: benchmark key -> column title, in the model card's order.
+BENCHMARK_COLUMNS = {"mathvista": "MathVista", "mathvision": "MathVision", "mathverse": "MathVerse",
+                     "dynamath": "DynaMath", "wemath": "WeMath", "logicvista": "LogicVista"}
+#: Rows of our models in the benchmark table: (label, model, extraction).
+BENCHMARK_ROWS = (("base model (strict)", "base", "strict"), ("base model (lenient)", "base", "lenient"),
+                  ("+ RL (GRPO)", "rl", "lenient"), ("+ RL + SFT (Metis-RISE)", "sft", "lenient"))
+#: The Metis-RISE model card's OpenCompass reasoning rows (percent; MathVista, MathVision, MathVerse, DynaMath,
+#: WeMath, LogicVista, then the card's average), by size.
+PUBLISHED = {
+    "7b": {"Qwen2.5-VL-7B": (68.1, 25.4, 41.1, 21.8, 36.2, 47.9, 40.1),
+           "Metis-RISE-7B": (75.8, 28.7, 51.0, 27.7, 45.2, 49.7, 46.4)},
+    "72b": {"Qwen2.5-VL-72B": (74.2, 39.3, 47.3, 35.9, 49.1, 55.7, 50.3),
+            "Metis-RISE-72B": (80.4, 42.7, 59.8, 42.5, 55.1, 58.8, 56.6)},
+}
+#: The data_source (VLMEvalKit dataset, i.e. split) the leaderboard's numbers are on, per benchmark.
+LEADERBOARD_SOURCES = {"mathvista": "MathVista_MINI", "mathvision": "MathVision",
+                       "mathverse": "MathVerse_MINI_Vision_Only", "dynamath": "DynaMath", "wemath": "WeMath",
+                       "logicvista": "LogicVista"}
+#: What each benchmark's column reports (verl_rise.evaluation.HEADLINE).
+HEADLINE_NOTE = "DynaMath: worst-case accuracy over each seed question's variants; WeMath: strict score; " \
+                "the others: accuracy"
 
 
 def _pct(value: Optional[float]) -> str:
@@ -64,6 +89,93 @@ def results_table(run_dir: Path) -> str:
             row += [_pct(m.get("pass_at_k", {}).get(ds)) for ds in sources]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def benchmark_table(results: dict, reference_size: Optional[str]) -> dict:
+    """The paper's table as data: ``{"columns": [...], "rows": [{"label", "model", "extraction", "values":
+    {column: percent or None}, "average", "average_over": [columns], "published": bool}]}``.
+
+    Our rows come from ``results["models"][model]["benchmarks"]`` (the benchmark's headline metric, strict or
+    lenient extraction); a benchmark not evaluated is None and the row's average is over the present columns only
+    (``average_over`` names them; None when none is present). The published rows of ``reference_size`` follow.
+    """
+    columns = list(BENCHMARK_COLUMNS.values())
+    rows = []
+    for label, model, mode in BENCHMARK_ROWS:
+        bench = results.get("models", {}).get(model, {}).get("benchmarks")
+        if not bench:
+            continue
+        values = {title: (100 * bench[key][mode]["headline"] if key in bench else None)
+                  for key, title in BENCHMARK_COLUMNS.items()}
+        present = [c for c in columns if values[c] is not None]
+        missing = {BENCHMARK_COLUMNS[k]: e["missing"] for k, e in bench.items() if e.get("missing")}
+        rows.append({"label": label, "model": model, "extraction": mode, "values": values,
+                     "average": sum(values[c] for c in present) / len(present) if present else None,
+                     "average_over": present, "published": False, "missing_rows": missing})
+    for name, numbers in PUBLISHED.get(reference_size or "", {}).items():
+        rows.append({"label": f"{name} (model card)", "model": name, "extraction": "judge (VLMEvalKit)",
+                     "values": dict(zip(columns, numbers[:6])), "average": numbers[6], "average_over": columns,
+                     "published": True, "missing_rows": {}})
+    return {"columns": columns, "rows": rows, "reference_size": reference_size}
+
+
+def _cell(value: Optional[float]) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _avg_cell(row: dict, ncols: int) -> str:
+    if row["average"] is None:
+        return "–"
+    return _cell(row["average"]) + ("" if len(row["average_over"]) == ncols else "*")
+
+
+def benchmark_markdown(table: dict) -> list[str]:
+    """The table's markdown lines; an average over fewer than all six columns is starred and explained."""
+    cols = table["columns"]
+    lines = ["| model | " + " | ".join(cols) + " | Avg |", "|---|" + "---|" * (len(cols) + 1)]
+    partial = False
+    for row in table["rows"]:
+        partial |= row["average"] is not None and len(row["average_over"]) < len(cols)
+        label = f"_{row['label']}_" if row["published"] else row["label"]
+        lines.append(f"| {label} | " + " | ".join(_cell(row["values"][c]) for c in cols)
+                     + f" | {_avg_cell(row, len(cols))} |")
+    if partial:
+        lines += ["", "\\* average over the benchmarks present in that row only (\"–\": not evaluated), so it is "
+                      "not comparable with the six-benchmark average of the published rows."]
+    return lines
+
+
+def plot_benchmark_table(table: dict, out: Path) -> Path:
+    """The benchmark table as a PNG (matplotlib table; published rows in grey italics)."""
+    cols = table["columns"]
+    fig, (ax,) = _figure(1, width=10, height=0.6 + 0.35 * (len(table["rows"]) + 1))
+    ax.axis("off")
+    cells = [[r["label"]] + [_cell(r["values"][c]) for c in cols] + [_avg_cell(r, len(cols))] for r in table["rows"]]
+    tab = ax.table(cellText=cells or [["(no benchmark results)"] + [""] * (len(cols) + 1)],
+                   colLabels=["model"] + cols + ["Avg"], loc="center", cellLoc="center")
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(8)
+    tab.auto_set_column_width(list(range(len(cols) + 2)))
+    for i, row in enumerate(table["rows"], start=1):
+        if row["published"]:
+            for j in range(len(cols) + 2):
+                tab[i, j].set_text_props(color="#666666", style="italic")
+    ax.set_title("OpenCompass reasoning benchmarks (percent)", fontsize=9)
+    _save(fig, out)
+    return out
+
+
+def generation_note(config: Optional[dict]) -> str:
+    """One line on the benchmark runs' generation settings (from the resolved run config)."""
+    from verl_rise.verl_commands import MODEL_CARD_MAX_NEW_TOKENS, MODEL_CARD_MAX_PIXELS, MODEL_CARD_MIN_PIXELS
+
+    ev = (config or {}).get("eval") or {}
+    if ev.get("generation", "model_card") == "model_card":
+        return (f"Generation (model card): greedy, the Metis-RISE system prompt (in the data), images between "
+                f"{MODEL_CARD_MIN_PIXELS} (128·28·28) and {MODEL_CARD_MAX_PIXELS} (16384·28·28) pixels, up to "
+                f"{MODEL_CARD_MAX_NEW_TOKENS} new tokens, prompts up to {ev.get('max_prompt_length', 17408)} tokens.")
+    return ("Generation: the RL profile's own settings (eval.generation: profile), greedy, the Metis-RISE system "
+            "prompt (in the data); not the model card's, so not comparable with the published rows.")
 
 
 def _figure(ncols: int, width: float = 5.0, height: float = 3.5):
@@ -164,6 +276,15 @@ def _load_json(path: Path) -> Optional[dict]:
         return None
 
 
+def _load_yaml(path: Path) -> Optional[dict]:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+
+
 def _settings(run_dir: Path) -> list[str]:
     import yaml
 
@@ -207,6 +328,35 @@ def write_report(run_dir: Path) -> Path:
         for name, info in results["held_out"].items():
             md.append(f"- held-out set `{name}`: {info['rows']} rows, data_source {', '.join(info['data_sources'])}")
         md.append("")
+
+    md += ["## Benchmarks (the paper's table)", ""]
+    config = _load_yaml(run_dir / "config.resolved.yaml")
+    reference = ((config or {}).get("eval") or {}).get("reference_size")
+    table = benchmark_table(results or {}, reference)
+    if not any(not r["published"] for r in table["rows"]):
+        md += ["_No benchmark results (eval.benchmarks not set, or the eval stage has not run)._", ""]
+    else:
+        md += benchmark_markdown(table) + [""]
+        png = plot_benchmark_table(table, out / "benchmarks.png")
+        md += [f"![benchmarks]({png.name})", "",
+               f"Percent. {HEADLINE_NOTE}. Extraction: _strict_ = the RISE contract (the answer in the last "
+               f"`\\boxed{{}}`); _lenient_ = rule-based extraction from free text (box, answer tags, \"the answer "
+               f"is\", option letter or text, numbers with units); the RL and RISE rows use lenient extraction "
+               f"(both modes for every model are in summary.json). The published rows are the model card's "
+               f"(OpenCompass leaderboard, VLMEvalKit with a gpt-4o-mini answer-extraction judge).",
+               "", f"- {generation_note(config)}"]
+        for key, info in (results or {}).get("benchmark_files", {}).items():
+            split = "" if info["data_sources"] == [LEADERBOARD_SOURCES.get(key)] else (
+                f"; data_source {', '.join(info['data_sources'])}, not the leaderboard's "
+                f"{LEADERBOARD_SOURCES.get(key)}, so not comparable with the published rows")
+            md.append(f"- {BENCHMARK_COLUMNS.get(key, key)}: {info['rows']} rows (`{info['path']}`){split}")
+        for row in table["rows"]:
+            for col, n in row["missing_rows"].items():
+                md.append(f"- {row['label']}: {n} {col} rows had no response (dropped by verl's prompt-length "
+                          f"filter?) and count as wrong")
+        md.append("")
+    summary = {"benchmarks": {**table, "generation": generation_note(config), "headline": HEADLINE_NOTE}}
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
 
     md += ["## RL (GRPO)", ""]
     rl_metrics = read_step_metrics(run_dir / "rl" / "metrics", missing_ok=True)
