@@ -7,10 +7,10 @@ import json
 import re
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.support.chat_server import LocalChatServer, read_json, send_json
 from verl_rise.evaluation.reward import compute_score
 from verl_rise.cli import main as cli_main
 from verl_rise.evaluation.judge import judge_config, judge_prompt, judge_scores, parse_judge_reply
@@ -21,57 +21,28 @@ INT_ROW = {"question": "Which number is missing?", "question_type": "free_form",
            "answer": "14", "precision": None}
 
 
-class JudgeServer:
+class JudgeServer(LocalChatServer):
     """Chat-completions server answering ``Extracted answer: X`` where X is what it was told for a response text;
     the response containing ``FLAKY`` fails with 503 once first, ``BROKEN`` always gets a 400."""
 
     def __init__(self, answers: dict[str, str]):
+        super().__init__()
         self.answers, self.calls, self.lock = answers, Counter(), threading.Lock()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                text = body["messages"][-1]["content"][-1]["text"]
-                response = text.rsplit("Model response: ", 1)[1]
-                with server.lock:
-                    server.calls[response] += 1
-                    n = server.calls[response]
-                if "BROKEN" in response:
-                    return self._send(400, {"error": {"message": "bad"}})
-                if "FLAKY" in response and n == 1:
-                    return self._send(503, {"error": {"message": "busy"}})
-                answer = next((a for k, a in server.answers.items() if k in response), "None")
-                self._send(200, {"choices": [{"index": 0, "finish_reason": "stop",
+    def handle(self, request):
+        body = read_json(request)
+        text = body["messages"][-1]["content"][-1]["text"]
+        response = text.rsplit("Model response: ", 1)[1]
+        with self.lock:
+            self.calls[response] += 1
+            n = self.calls[response]
+        if "BROKEN" in response:
+            return send_json(request, 400, {"error": {"message": "bad"}})
+        if "FLAKY" in response and n == 1:
+            return send_json(request, 503, {"error": {"message": "busy"}})
+        answer = next((a for k, a in self.answers.items() if k in response), "None")
+        send_json(request, 200, {"choices": [{"index": 0, "finish_reason": "stop",
                                               "message": {"role": "assistant", "content": answer}}]})
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self):
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def test_judge_extracts_then_the_benchmark_rule_decides(tmp_path):

@@ -7,9 +7,8 @@ tests/test_reliability_expert_coverage.py).
 
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from tests.support.chat_server import LocalChatServer, read_json, send_json
 
 from verl_rise.sft_data.cache import ResponseCache, cache_key, params_hash
 from verl_rise.sft_data.endpoint import EndpointConfig, chat_messages, query_endpoint, request_body
@@ -21,43 +20,19 @@ def _completion(content, finish_reason="stop"):
                          "message": {"role": "assistant", "content": content}}]}
 
 
-class ScriptedServer:
+class ScriptedServer(LocalChatServer):
     """``POST /v1/chat/completions`` answering the n-th request (1-based) with ``script(n) -> (status, body)``."""
 
     def __init__(self, script):
+        super().__init__()
         self.script, self.calls, self.lock = script, 0, threading.Lock()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                with server.lock:
-                    server.calls += 1
-                    status, body = server.script(server.calls)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def handle(self, request):
+        read_json(request)
+        with self.lock:
+            self.calls += 1
+            status, body = self.script(self.calls)
+        send_json(request, status, body)
 
 
 ROW = PromptRow(prompt_id="p1", bucket="hard", file="hard.parquet", row=0, data_source="test",

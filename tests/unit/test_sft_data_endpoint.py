@@ -14,11 +14,12 @@ import json
 import threading
 import time
 from collections import Counter, defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pyarrow.parquet as pq
 import pytest
 
+from tests.support.chat_server import LocalChatServer, read_json, send_json
 from tests.support.paths import MATHVISION, require
 from tests.sft_export_fixture import convert_train, mathvision_prompt_ids, train_rows, write_export
 from verl_rise.sft_data import records as R
@@ -30,7 +31,7 @@ from verl_rise.sft_data.inputs import row_from_dict
 PROBLEMS = ("19", "87", "98", "326", "365", "1048", "22", "15")
 
 
-class StubServer:
+class StubServer(LocalChatServer):
     """A threaded HTTP server on 127.0.0.1 serving ``POST /v1/chat/completions``.
 
     Args:
@@ -47,31 +48,7 @@ class StubServer:
         self.attempts: Counter = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                server.handle(self)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__()
 
     def _problem(self, messages) -> str:
         text = " ".join(p["text"] for m in messages if m["role"] == "user" for p in m["content"] if p["type"] == "text")
@@ -93,7 +70,7 @@ class StubServer:
                 self.in_flight -= 1
 
     def _answer(self, h: BaseHTTPRequestHandler) -> None:
-        body = json.loads(h.rfile.read(int(h.headers["Content-Length"])))
+        body = read_json(h)
         assert h.path == "/v1/chat/completions"
         mv_id = self._problem(body["messages"])
         sample = body.get("seed", 0)
@@ -109,11 +86,11 @@ class StubServer:
         plan = self.plan.get(mv_id, "ok")
         time.sleep(self.delay_s)
         if plan == "500-once" and attempt == 1:
-            return self._send(h, 500, {"error": {"message": "internal error"}})
+            return send_json(h, 500, {"error": {"message": "internal error"}})
         if plan == "429-twice" and attempt <= 2:
-            return self._send(h, 429, {"error": {"message": "rate limited"}})
+            return send_json(h, 429, {"error": {"message": "rate limited"}})
         if plan == "400":
-            return self._send(h, 400, {"error": {"message": "bad request"}})
+            return send_json(h, 400, {"error": {"message": "bad request"}})
         if plan == "slow-always" or (plan == "slow-once" and attempt == 1):
             time.sleep(self.slow_s)
         traces = self.traces[mv_id]
@@ -125,18 +102,9 @@ class StubServer:
                        "content": f"\\boxed{{{traces[0]['answer']}}}"}
         if plan == "length":
             finish = "length"
-        self._send(h, 200, {"id": f"cmpl-{mv_id}-{sample}", "object": "chat.completion", "model": body["model"],
+        send_json(h, 200, {"id": f"cmpl-{mv_id}-{sample}", "object": "chat.completion", "model": body["model"],
                             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
-
-    @staticmethod
-    def _send(h, status, payload):
-        data = json.dumps(payload).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
 
 
 @pytest.fixture(scope="module")

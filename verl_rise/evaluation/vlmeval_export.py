@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -36,6 +35,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from data_prep.atomic import AtomicFile
+from data_prep.records import read_jsonl_lines
 
 #: Excel's limit on the characters of one cell.
 XLSX_MAX_CELL_CHARS = 32767
@@ -170,17 +170,10 @@ def export_vlmeval(
 
 
 def _jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ExportError(f"{path}: line {line_no}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise ExportError(f"{path}: line {line_no}: expected an object, got {type(obj).__name__}")
-            yield line_no, obj
+    for item in read_jsonl_lines(path):
+        if item.error is not None:
+            raise ExportError(f"{path}: line {item.line}: {item.error}")
+        yield item.line, item.record
 
 
 def _text_columns(values: Mapping[str, Any]) -> dict[str, str | None]:

@@ -32,6 +32,7 @@ from typing import Any, Iterator
 from tqdm import tqdm
 
 from data_prep.atomic import write_text_atomic
+from data_prep.records import read_jsonl_lines
 from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
 from verl_rise.passrate.records import RecordBatch, RecordError
 from verl_rise.passrate.store import RecordStore
@@ -89,33 +90,28 @@ def iter_dump_records(
         cols["labels"] = []
         return batch
 
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RecordError(f"{path}: line {line_no}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise RecordError(f"{path}: line {line_no}: expected a JSON object, got {type(row).__name__}")
-            missing = [k for k in (prompt_id_key, "acc", "step", "output") if k not in row]
-            if "reward" not in row and "score" not in row:
-                missing.append("reward")
-            if missing:
-                raise RecordError(
-                    f"{path}: line {line_no}: missing field(s) {missing} (has {sorted(row)}). {ROLLOUT_DUMP_HINT}"
-                )
-            for field in ("acc", "reward" if "reward" in row else "score"):
-                value = row[field]
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise RecordError(f"{path}: line {line_no}: field {field!r} is not a number ({value!r})")
-            session, index = _session(row.get("uid"))
-            if pending is not None and not (session and session == pending[0] and index >= pending[1]):
-                emit(pending[2], pending[3])
-                if len(cols["step"]) >= chunk_records:
-                    yield flush()
-            pending = (session, index, row, line_no)
+    for item in read_jsonl_lines(path):
+        line_no = item.line
+        if item.error is not None:
+            raise RecordError(f"{path}: line {line_no}: {item.error}")
+        row = item.record
+        missing = [k for k in (prompt_id_key, "acc", "step", "output") if k not in row]
+        if "reward" not in row and "score" not in row:
+            missing.append("reward")
+        if missing:
+            raise RecordError(
+                f"{path}: line {line_no}: missing field(s) {missing} (has {sorted(row)}). {ROLLOUT_DUMP_HINT}"
+            )
+        for field in ("acc", "reward" if "reward" in row else "score"):
+            value = row[field]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise RecordError(f"{path}: line {line_no}: field {field!r} is not a number ({value!r})")
+        session, index = _session(row.get("uid"))
+        if pending is not None and not (session and session == pending[0] and index >= pending[1]):
+            emit(pending[2], pending[3])
+            if len(cols["step"]) >= chunk_records:
+                yield flush()
+        pending = (session, index, row, line_no)
     if pending is not None:
         emit(pending[2], pending[3])
     if cols["step"]:
