@@ -1,4 +1,5 @@
-"""Helpers for the CPU end-to-end GRPO test (tests/test_e2e_grpo_cpu.py): policy priming, trainer runs, log parsing.
+"""Helpers for the CPU end-to-end run (tests/e2e/schedule_run.py) and the CPU benchmarks: policy priming, training
+rows with roles, trainer runs (benchmarks/), log parsing.
 
 Why prime: a randomly initialised policy never writes ``<think>..</think><answer>..\\boxed{..}</answer>``, so every
 RISE reward is 0, every GRPO advantage is 0 and the actor update is a no-op. :func:`prime_policy` fits the tiny
@@ -242,8 +243,12 @@ def pick_training_rows(rows: list[dict], processor: Any, max_prompt_length: int,
     def fits(r: dict) -> bool:
         return prompt_tokens(processor, r) <= max_prompt_length - margin
 
-    letters = (r for r in rows if r["reward_model"]["ground_truth"] in LETTERS and fits(r))
-    mixed1, solved, mixed2 = next(letters), next(letters), next(letters)
+    gt = lambda r: r["reward_model"]["ground_truth"]  # noqa: E731
+    letters = (r for r in rows if gt(r) in LETTERS and fits(r))
+    # The solved row's answer differs from both mixed rows' answers, so ground truths tell its group apart.
+    mixed1 = next(letters)
+    solved = next(r for r in letters if gt(r) != gt(mixed1))
+    mixed2 = next(r for r in letters if gt(r) != gt(solved))
     hard = next(r for r in rows if r["extra_info"]["answer_type"] == "free_form"
                 and not any(c in r["reward_model"]["ground_truth"] for c in LETTERS) and fits(r))
     overlong = next(r for r in rows if prompt_tokens(processor, r) > max_prompt_length + margin)

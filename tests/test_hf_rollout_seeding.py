@@ -29,7 +29,8 @@ def _server(tiny_dir, seed: int, global_rng: int):
 
     rollout = RolloutConfig(name="hf", prompt_length=64, response_length=12, tensor_model_parallel_size=1,
                             seed=seed, engine_kwargs={"hf": {"max_batch_size": 16, "batch_wait_s": 0.05}})
-    server = HFRolloutServer(rollout, HFModelConfig(path=str(tiny_dir), override_config={"attn_implementation": "sdpa"}))
+    model = HFModelConfig(path=str(tiny_dir), override_config={"attn_implementation": "sdpa"})
+    server = HFRolloutServer(rollout, model)
     torch.manual_seed(global_rng)  # the process-wide RNG must not matter
     return server
 
