@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.paths import MATHVISION, QWEN_PROCESSOR, require
-from tests.sft_export_fixture import convert_train, mathvision_prompt_ids, write_export
+from tests.support.sft_export_fixture import convert_train, mathvision_prompt_ids, write_export
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.build import BuildConfig, build
 from verl_rise.sft_data.cli import main

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.support.paths import MATHVISION, QWEN_PROCESSOR, require
-from tests.sft_export_fixture import convert_train, mathvision_prompt_ids, rise, write_export, write_text_only
+from tests.support.sft_export_fixture import convert_train, mathvision_prompt_ids, rise, write_export, write_text_only
 from data_prep.prompts import METIS_RISE_SYSTEM_PROMPT
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.build import BuildConfig, build

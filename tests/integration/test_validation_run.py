@@ -1,7 +1,8 @@
 """verl_rise.validation_run (main_ppo validation-only runs) and the sweep's argument checks, without starting verl.
 
-The real run (main_ppo on the merged e2e checkpoint) is tests/test_passrate_e2e.py; here: the command line composes
-on every profile into the config verl will run, and every failure mode ends in a clear error naming the log.
+The real run (main_ppo on the merged e2e checkpoint) is the schedule's sweep stage (tests/e2e/test_passrate.py);
+here: the command line composes on every profile into the config verl will run, and every failure mode ends in a
+clear error naming the log.
 """
 
 from __future__ import annotations

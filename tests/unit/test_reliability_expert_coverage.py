@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from tests.support.paths import MATHVISION, REPO_ROOT, require
-from tests.sft_export_fixture import convert_train, mathvision_prompt_ids, write_export
+from tests.support.sft_export_fixture import convert_train, mathvision_prompt_ids, write_export
 from tests.unit.test_reliability_endpoint import ScriptedServer, endpoint_config
 from verl_rise.schedule.plan import Stage, Step
 from verl_rise.schedule.runner import StageFailed, run_plan

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.support.paths import MATHVISION, REPO_ROOT, require
-from tests.sft_export_fixture import convert_train, mathvision_prompt_ids, write_export
+from tests.support.sft_export_fixture import convert_train, mathvision_prompt_ids, write_export
 from verl_rise.scoring import read_rows, score_rows
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.build import BuildConfig, build

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.paths import MATHVISION, require
-from tests.sft_export_fixture import (
+from tests.support.sft_export_fixture import (
     convert_train,
     mathvision_prompt_ids,
     rise,

@@ -21,7 +21,7 @@ import pytest
 
 from tests.support.chat_server import LocalChatServer, read_json, send_json
 from tests.support.paths import MATHVISION, require
-from tests.sft_export_fixture import convert_train, mathvision_prompt_ids, train_rows, write_export
+from tests.support.sft_export_fixture import convert_train, mathvision_prompt_ids, train_rows, write_export
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.build import BuildConfig, build
 from verl_rise.sft_data.cache import ResponseCache

@@ -17,7 +17,7 @@ from reward_fns.accuracy import judge
 from reward_fns.choice import read_letters
 from reward_fns.extract import last_boxed
 from tests.support.paths import MATHVISION, require
-from tests.sft_export_fixture import convert_train, mathvision_prompt_ids, write_export
+from tests.support.sft_export_fixture import convert_train, mathvision_prompt_ids, write_export
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.build import NO_EXPERT_RESPONSE, BuildConfig, build
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.paths import MATHVISION, require
-from tests.sft_export_fixture import convert_train, mathvision_prompt_ids, rise, train_rows
+from tests.support.sft_export_fixture import convert_train, mathvision_prompt_ids, rise, train_rows
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.build import BuildConfig, build
 

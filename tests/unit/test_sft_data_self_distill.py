@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from reward_fns import compute_score
-from tests.sft_export_fixture import convert_train, rise, train_rows, write_export
+from tests.support.sft_export_fixture import convert_train, rise, train_rows, write_export
 from verl_rise.sft_data import records as R
 from verl_rise.sft_data.build import NO_RESPONSES_IN_EXPORT, NO_VERIFIED_RESPONSE, BuildConfig, build
 from verl_rise.sft_data.inputs import row_from_dict

@@ -15,7 +15,7 @@ inverse-CDF sample (:func:`draw`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
@@ -177,13 +177,29 @@ def process_logits(logits: torch.Tensor, params: Sequence[SamplingParams], seen_
     return x
 
 
-def draw(logits: torch.Tensor, greedy: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+Generators = Union[torch.Generator, Sequence[torch.Generator], None]
+
+
+def uniforms(n: int, generator: Generators, device: Any = None) -> torch.Tensor:
+    """(n, 1) uniform draws in [0, 1): from one generator, or one draw from each of ``n`` per-row generators.
+
+    Per-row generators make a row's draws independent of which other requests share its batch (the server batches
+    whatever arrives together), so a seeded request samples the same tokens however it was batched.
+    """
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.rand(n, 1, generator=generator, device=device)
+    if len(generator) != n:
+        raise ValueError(f"{len(generator)} generators for {n} rows")
+    return torch.cat([torch.rand(1, generator=g) for g in generator]).to(device).unsqueeze(-1)
+
+
+def draw(logits: torch.Tensor, greedy: torch.Tensor, generator: Generators = None) -> torch.Tensor:
     """Draw one token per row: argmax for greedy rows, an exact sample of softmax(logits) for the others.
 
     Args:
         logits: (B, V) processed logits (:func:`process_logits`).
         greedy: (B,) bool.
-        generator: optional torch generator for the uniform draws.
+        generator: optional torch generator for the uniform draws, or one generator per row (:func:`uniforms`).
 
     Returns:
         (B,) long token ids.
@@ -194,7 +210,7 @@ def draw(logits: torch.Tensor, greedy: torch.Tensor, generator: Optional[torch.G
     """
     probs = torch.softmax(logits, dim=-1)
     cdf = torch.cumsum(probs, dim=-1)
-    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device) * cdf[:, -1:]
+    u = uniforms(probs.shape[0], generator, probs.device) * cdf[:, -1:]
     sampled = torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
     return torch.where(greedy, logits.argmax(dim=-1), sampled)
 
@@ -209,14 +225,14 @@ class RowwiseSamplingProcessor:
         params: one :class:`SamplingParams` per batch row.
         attention_mask: (B, L) prompt attention mask (left padding), so padding never counts as "seen".
         banned_ids: tokens that may never be drawn.
-        generator: optional torch generator (seeded sampling).
+        generator: optional torch generator, or one per row (seeded sampling, :func:`uniforms`).
 
     Attributes:
         logprobs: one (B,) tensor per generated position: log-prob of the drawn token under the processed logits.
     """
 
     def __init__(self, params: Sequence[SamplingParams], attention_mask: torch.Tensor, banned_ids: Sequence[int],
-                 generator: Optional[torch.Generator] = None):
+                 generator: Generators = None):
         self.params = list(params)
         self.prompt_mask = attention_mask.bool()
         self.banned_ids = list(banned_ids)

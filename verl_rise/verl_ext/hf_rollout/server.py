@@ -16,6 +16,12 @@ as the training side builds them (verl/experimental/agent_loop/agent_loop.py:868
 runs, decode, run the processor, drop its text outputs); ``mm_token_type_ids`` are rebuilt from ``prompt_ids``
 (agent_loop.py:936-945) because the processor's own come from the decoded text and do not line up.
 
+Seeding: every request samples from its own torch generator, seeded from the rollout seed (``rollout.seed``, the
+key vLLM uses; a request's own ``seed`` in its sampling params wins), the weight version (``global_steps``), the
+prompt's token ids and how many identical prompts came before it at that version (GRPO sends a prompt n times).
+A request's tokens therefore depend neither on arrival order nor on which requests share its batch: a rerun with
+the same seed, data and weights samples the same responses (up to float rounding differences between batch shapes).
+
 Weights: the actor's full tensors arrive through :meth:`HFRolloutServer.load_weights` in buckets and are copied
 into the model in place (``state_dict(keep_vars=True)`` also covers tied parameters).
 """
@@ -44,6 +50,7 @@ class _Request:
     mm_inputs: Optional[dict[str, torch.Tensor]]  # pixel_values / image_grid_thw, None for text-only prompts
     request_id: str
     future: asyncio.Future = field(repr=False)
+    generator: Optional[torch.Generator] = field(default=None, repr=False)
 
 
 class HFRolloutServer:
@@ -54,7 +61,8 @@ class HFRolloutServer:
             max_model_len, repetition_penalty, max_num_seqs and ``engine_kwargs.hf``: ``num_threads`` (torch
             threads), ``max_batch_size`` (requests per generate call), ``batch_wait_s`` (how long the first
             request of a batch waits for company), ``trace_path`` (a JSONL file that gets one line per generate
-            batch and per weight sync; for tests and benchmarks).
+            batch and per weight sync; for tests and benchmarks; its directory is created) and ``seed`` (the rollout
+            seed, default ``rollout.seed``; see the module docstring).
         model_config: verl ``HFModelConfig`` (dataclass or DictConfig): model path, tokenizer, processor, hf_config
             (its ``override_config.attn_implementation`` picks the attention kernel, e.g. ``sdpa`` on a CPU).
         replica_rank: index of the replica (logging only).
@@ -78,6 +86,10 @@ class HFRolloutServer:
         self.batch_wait_s = float(hf_kwargs.get("batch_wait_s", 0.05))
         self.max_model_len = self.config.max_model_len or (self.config.prompt_length + self.config.response_length)
         self.trace_path = hf_kwargs.get("trace_path")
+        # vLLM's server seeds with rollout.seed + replica rank (vllm_async_server.py:152, 343).
+        seed = hf_kwargs.get("seed", getattr(self.config, "seed", 0))
+        self.seed = int(seed or 0) + int(replica_rank)
+        self._seen_prompts: dict[tuple, int] = {}
 
         self.tokenizer = self.model_config.tokenizer
         self.processor = self.model_config.processor
@@ -150,6 +162,7 @@ class HFRolloutServer:
         import json
 
         event = {"time": time.time(), "replica_rank": self.replica_rank, **event}
+        os.makedirs(os.path.dirname(os.path.abspath(self.trace_path)), exist_ok=True)
         with open(self.trace_path, "a") as f:  # one short line per event; appends from one process
             f.write(json.dumps(event) + "\n")
 
@@ -239,8 +252,9 @@ class HFRolloutServer:
         )
         params = SamplingParams(**{**params.__dict__, "max_tokens": max(1, min(params.max_tokens, room))})
         mm_inputs = self._multimodal_inputs(prompt_ids, image_data, mm_processor_kwargs, request_id)
+        generator = self.request_generator(prompt_ids, sampling_params.get("seed"))
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Request(prompt_ids, params, mm_inputs, request_id, future))
+        self._queue.put_nowait(_Request(prompt_ids, params, mm_inputs, request_id, future, generator))
         token_ids, log_probs, stop_reason = await future
         return TokenOutput(
             token_ids=token_ids,
@@ -249,6 +263,25 @@ class HFRolloutServer:
             num_preempted=0,
             extra_fields={"global_steps": self.global_steps},
         )
+
+    def request_generator(self, prompt_ids: list[int], seed: Optional[int] = None) -> torch.Generator:
+        """The torch generator a request samples from (module docstring: Seeding).
+
+        Args:
+            prompt_ids: the request's prompt token ids.
+            seed: the request's own seed (vLLM's per-request ``seed``); None uses the server's.
+
+        Returns:
+            A CPU generator seeded from (seed, weight version, prompt ids, occurrence of this prompt at this version).
+        """
+        import hashlib
+
+        digest = hashlib.sha256(torch.tensor(prompt_ids, dtype=torch.int64).numpy().tobytes()).hexdigest()
+        key = (self.seed if seed is None else int(seed), self.global_steps, digest)
+        occurrence = self._seen_prompts.get(key, 0)
+        self._seen_prompts[key] = occurrence + 1
+        material = f"{key[0]}:{key[1]}:{digest}:{occurrence}".encode()
+        return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(material).digest()[:8], "little"))
 
     async def _batch_worker(self) -> None:
         loop = asyncio.get_running_loop()
@@ -357,7 +390,9 @@ class HFRolloutServer:
                     done = torch.ones_like(done)
                 return done.to(input_ids.device)
 
-        processor = RowwiseSamplingProcessor([r.params for r in batch], inputs["attention_mask"], self.banned_ids)
+        processor = RowwiseSamplingProcessor([r.params for r in batch], inputs["attention_mask"], self.banned_ids,
+                                             generator=[r.generator or torch.Generator().manual_seed(self.seed)
+                                                        for r in batch])
         gen_config = GenerationConfig(
             max_new_tokens=int(budgets.max()),
             eos_token_id=self.eos_ids,
@@ -440,6 +475,7 @@ class HFRolloutServer:
         self.weight_updates += 1
         if global_steps is not None:
             self.global_steps = global_steps
+        self._seen_prompts.clear()  # occurrences count per weight version (they are part of each request's seed)
         if self.trace_path:
             self._trace(event="weights", global_steps=self.global_steps, tensors=self._tensors_this_sync,
                         checksum=self.weights_checksum())

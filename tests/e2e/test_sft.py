@@ -1,10 +1,10 @@
 """End to end on a CPU: Metis-RISE stage 2 from the tiny model's GRPO checkpoint, with verl's own tools.
 
-All tests read one session fixture (tests/conftest.py::e2e_sft, chained off e2e_grpo and its post-RL sweep export,
-no extra RL run): verl's model merger on the RL checkpoint (e2e_sweep_export), the SFT set (``python -m verl_rise.sft_data build``: self-distilled responses of
-the tiny model, real expert traces for hard prompts), verl's SFT trainer with images on this CPU
-(``examples/rise_sft_cpu_tiny.sh`` -> ``torchrun -m verl.trainer.sft_trainer``, recipe rise_sft_cpu_tiny) and the
-merger again on the SFT checkpoint. The merged model must load with transformers and generate from an image.
+All tests read the schedule run (fixture ``rise_schedule``, tests/e2e/schedule_run.py): verl's model merger on the
+RL checkpoint (stage merge_rl), the SFT set (stage sft_data, ``python -m verl_rise.sft_data build``: self-distilled
+responses of the tiny model, real expert traces for hard prompts), verl's SFT trainer with images on this CPU (stage
+sft: ``torchrun -m verl.trainer.sft_trainer``, recipe rise_sft_cpu_tiny) and the merger again on the SFT checkpoint
+(stage merge_sft). The merged model must load with transformers and generate from an image.
 """
 
 from __future__ import annotations
@@ -13,10 +13,49 @@ import io
 import json
 import math
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.e2e.schedule_run import E2E_TIMEOUT_S
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(E2E_TIMEOUT_S)]
+
+
+@dataclass
+class SFTChain:
+    """Where the schedule's stage-2 stages left their outputs."""
+
+    rl_step_dir: Path  # <RL ckpt>/global_step_N/actor: verl's FSDP checkpoint the SFT stage starts from
+    rl_hf: Path  # that checkpoint merged to HF format by verl's model merger
+    sweep_rows: list[dict]  # the rows whose pass rates the sweep measured (the training rows)
+    export_dir: Path  # python -m verl_rise.passrate export output
+    sft_dir: Path  # python -m verl_rise.sft_data build output
+    build_stats: dict  # its stats.json
+    sft_step_dir: Path  # <sft ckpt>/global_step_N
+    sft_hf: Path  # the SFT checkpoint merged to HF format
+    sft_metrics: dict  # verl's file-logger metrics of the SFT run, by step
+
+
+@pytest.fixture(scope="module")
+def e2e_sft(rise_schedule):
+    from verl_rise.schedule.manifest import read_manifest
+    from verl_rise.schedule.report import read_metrics
+
+    s = rise_schedule
+    rl_step = int((s.ckpt_dir / "latest_checkpointed_iteration.txt").read_text().strip())
+    sft_ckpt = s.stage("sft") / "ckpt"
+    sft_step = int((sft_ckpt / "latest_checkpointed_iteration.txt").read_text().strip())
+    [attempt] = read_manifest(s.stage("sft")).steps["sft_trainer"].attempts  # one attempt: its metrics file
+    return SFTChain(
+        rl_step_dir=s.ckpt_dir / f"global_step_{rl_step}" / "actor", rl_hf=s.stage("merge_rl") / "hf",
+        sweep_rows=s.train_rows, export_dir=s.stage("export"), sft_dir=s.stage("sft_data"),
+        build_stats=json.loads((s.stage("sft_data") / "stats.json").read_text()),
+        sft_step_dir=sft_ckpt / f"global_step_{sft_step}", sft_hf=s.stage("merge_sft") / "hf",
+        sft_metrics=read_metrics(s.stage("sft") / "metrics" / f"attempt-{attempt.number}.jsonl"),
+    )
 
 
 def _shard_state(step_dir) -> dict:
@@ -69,9 +108,12 @@ def test_sft_set_has_self_distilled_and_expert_rows_all_verified(e2e_sft):
     by_source = stats["rows_by_source"]
     cov = stats["coverage"]
     # Self-distillation wherever the tiny model got anything right (its correct responses are identical per
-    # prompt, so one distinct response each); real expert traces for the hard prompts they cover.
-    assert by_source["self_distilled"] >= cov["inconsistent"]["covered"] == cov["inconsistent"]["prompts"] >= 1
-    assert by_source["expert_file"] >= cov["hard"]["covered"] >= 1
+    # prompt, so one distinct response each; how many prompts that is depends on the sweep's samples); real expert
+    # traces for the hard prompts they cover (the hard-role prompt always, and every training row has a trace).
+    inconsistent = pd.read_parquet(e2e_sft.export_dir / "inconsistent.parquet")
+    assert by_source["self_distilled"] >= cov["inconsistent"]["covered"] == cov["inconsistent"]["prompts"] == len(
+        inconsistent)
+    assert by_source["expert_file"] >= cov["hard"]["covered"] == cov["hard"]["prompts"] >= 1
     assert stats["sft_rows"] == sum(by_source.values())
     truth = {r["extra_info"]["prompt_id"]: r for r in e2e_sft.sweep_rows}
     rows = pd.read_parquet(e2e_sft.sft_dir / "sft.parquet").to_dict("records")
@@ -121,7 +163,7 @@ def test_merged_sft_model_generates_from_an_image(e2e_sft, sft_model):
     from PIL import Image
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from tests.e2e_support import CPU_TINY_MM_KWARGS
+    from tests.support.e2e_support import CPU_TINY_MM_KWARGS
     from verl_rise.demo.chat import rl_row_messages as row_messages
 
     model, processor = sft_model

@@ -1,4 +1,4 @@
-"""Helpers for the CPU end-to-end GRPO test (tests/test_e2e_grpo_cpu.py): policy priming, trainer runs, log parsing.
+"""Helpers for the CPU end-to-end run (tests/e2e/schedule_run.py): policy priming and training rows with roles.
 
 Why prime: a randomly initialised policy never writes ``<think>..</think><answer>..\\boxed{..}</answer>``, so every
 RISE reward is 0, every GRPO advantage is 0 and the actor update is a no-op. :func:`prime_policy` fits the tiny
@@ -16,18 +16,11 @@ trained (embeddings and vision tower stay random), and each prompt's KV cache is
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from tests.support.paths import REPO_ROOT
 from verl_rise.demo.chat import rl_row_messages as row_messages
-from verl_rise.processes import kill_process_tree
 from verl_rise.recipes import cpu_tiny_pixel_range
 
 RECIPES_DIR = REPO_ROOT / "recipes"
@@ -144,80 +137,6 @@ def prime_policy(model_dir: Path, rows: list[dict], out_dir: Path, steps: int = 
     return out_dir
 
 
-@dataclass
-class TrainerRun:
-    """One ``python -m verl.trainer.main_ppo`` subprocess and what it left behind."""
-
-    returncode: int
-    seconds: float
-    log_path: Path
-    metrics: list[dict] = field(default_factory=list)  # verl file-logger lines: {"step": int, "data": {...}}
-    trace: list[dict] = field(default_factory=list)  # hf rollout trace events
-
-    def log_tail(self, n: int = 80) -> str:
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(lines[-n:])
-
-    def step_metrics(self, step: int) -> dict:
-        merged: dict = {}
-        for line in self.metrics:
-            if line["step"] == step:
-                merged.update(line["data"])
-        return merged
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def run_main_ppo(config_name: str, overrides: list[str], workdir: Path, tag: str, timeout: float = 900,
-                 extra_env: Optional[dict] = None, on_poll: Optional[Callable[[int], None]] = None,
-                 poll_seconds: float = 0.5) -> TrainerRun:
-    """Run verl's trainer with a recipe from recipes/ and collect its file-logger metrics and hf rollout trace.
-
-    The verl file logger writes to ``workdir/<tag>.metrics.jsonl`` and the hf rollout to ``workdir/<tag>.trace.jsonl``.
-    ``on_poll(pid)`` is called every ``poll_seconds`` while the trainer runs (benchmarks sample memory with it).
-
-    Raises:
-        subprocess.TimeoutExpired: the trainer ran longer than ``timeout`` seconds (it is killed first).
-    """
-    metrics_path = workdir / f"{tag}.metrics.jsonl"
-    trace_path = workdir / f"{tag}.trace.jsonl"
-    log_path = workdir / f"{tag}.log"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    env["VERL_FILE_LOGGER_PATH"] = str(metrics_path)
-    env["HYDRA_FULL_ERROR"] = "1"
-    env.update(extra_env or {})
-    cmd = [
-        sys.executable, "-m", "verl.trainer.main_ppo",
-        "--config-path", str(RECIPES_DIR), "--config-name", config_name,
-        "trainer.logger=[console,file]",
-        f"+actor_rollout_ref.rollout.engine_kwargs.hf.trace_path={trace_path}",
-        *overrides,
-    ]
-    start = time.monotonic()
-    with open(log_path, "w") as log:
-        log.write(" ".join(cmd) + "\n")
-        log.flush()
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            while proc.poll() is None:
-                if time.monotonic() - start > timeout:
-                    raise subprocess.TimeoutExpired(cmd, timeout)
-                if on_poll is not None:
-                    on_poll(proc.pid)
-                time.sleep(poll_seconds)
-        finally:
-            if proc.poll() is None:
-                kill_process_tree(proc)
-    return TrainerRun(proc.returncode, time.monotonic() - start, log_path, read_jsonl(metrics_path),
-                      read_jsonl(trace_path))
-
-
-
 #: Roles of the training rows of the e2e run, in parquet (= dataloader) order. DAPO dynamic sampling is on, so
 #: step 1 draws the first two (mixed, solved), throws the all-correct group away and refills with the next ones.
 ROLES = ("mixed", "solved", "hard", "mixed", "overlong")
@@ -243,8 +162,12 @@ def pick_training_rows(rows: list[dict], processor: Any, max_prompt_length: int,
     def fits(r: dict) -> bool:
         return prompt_tokens(processor, r) <= max_prompt_length - margin
 
-    letters = (r for r in rows if r["reward_model"]["ground_truth"] in LETTERS and fits(r))
-    mixed1, solved, mixed2 = next(letters), next(letters), next(letters)
+    gt = lambda r: r["reward_model"]["ground_truth"]  # noqa: E731
+    letters = (r for r in rows if gt(r) in LETTERS and fits(r))
+    # The solved row's answer differs from both mixed rows' answers, so ground truths tell its group apart.
+    mixed1 = next(letters)
+    solved = next(r for r in letters if gt(r) != gt(mixed1))
+    mixed2 = next(r for r in letters if gt(r) != gt(solved))
     hard = next(r for r in rows if r["extra_info"]["answer_type"] == "free_form"
                 and not any(c in r["reward_model"]["ground_truth"] for c in LETTERS) and fits(r))
     overlong = next(r for r in rows if prompt_tokens(processor, r) > max_prompt_length + margin)
