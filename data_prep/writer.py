@@ -66,7 +66,27 @@ def _claimed_temp(path: str | os.PathLike) -> tuple[AtomicFile, int]:
     return file, fd
 
 
-class ParquetRowWriter:
+class _CommitOnExit:
+    """``with writer:`` commits the file (``close``) when the block succeeds and discards it (``abort``) when it
+    raises, so a failed conversion never leaves a partial output in place."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class ParquetRowWriter(_CommitOnExit):
     """Write row dicts to a parquet file in row groups, atomically.
 
     Args:
@@ -121,17 +141,8 @@ class ParquetRowWriter:
             self._file.abort()
             os.close(self._lock)
 
-    def __enter__(self) -> "ParquetRowWriter":
-        return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class JsonlWriter:
+class JsonlWriter(_CommitOnExit):
     """Write one JSON object per line, atomically (used for the rejects file and reports).
 
     Args:
@@ -162,15 +173,6 @@ class JsonlWriter:
         self._fh.close()
         self._file.abort()
         os.close(self._lock)
-
-    def __enter__(self) -> "JsonlWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def _json_default(value: Any) -> Any:
