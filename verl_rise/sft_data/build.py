@@ -344,6 +344,112 @@ def _coverage(tables: ExportTables, ledger: _Ledger, first_row: dict[str, tuple[
     return lines
 
 
+def _self_distillation(cfg: BuildConfig, tables: ExportTables, index: dict[str, tuple[str, int]], ledger: "_Ledger",
+                       rows: dict[str, PromptRow]) -> None:
+    """Step 1: the RL model's own verified responses of every inconsistent prompt, deduplicated and capped."""
+    for (bucket, i) in tqdm([w for w in index.values() if w[0] == INCONSISTENT], desc="self-distillation",
+                            unit="prompt", disable=not cfg.progress):
+        row = tables.row(bucket, i)
+        rows[row.prompt_id] = row
+        ledger.add_candidates(R.SELF_DISTILLED, len(row.responses))
+        kept, rejects = self_distill(row, max_per_prompt=cfg.self_distill_max, seed=cfg.seed,
+                                     near_dup_threshold=cfg.near_dup_threshold)
+        for cand in kept:
+            ledger.keep(cand, row)
+        ledger.reject(rejects)
+
+
+def _text_only_mix(cfg: BuildConfig, ledger: "_Ledger") -> dict[str, Any] | None:
+    """Step 4: verified text-only rows, at ``cfg.text_ratio`` of the multimodal rows when set. Returns their stats."""
+    if cfg.text_only is None:
+        return None
+    multimodal = sum(len(ledger.kept[s]) for s in (R.SELF_DISTILLED, R.EXPERT_FILE, R.EXPERT_ENDPOINT))
+    verified, rejects, n_read = read_text_only(cfg.text_only, response_column=cfg.text_response_column,
+                                               min_reasoning_chars=cfg.min_reasoning_chars)
+    ledger.add_candidates(R.TEXT_ONLY, n_read)
+    ledger.reject(rejects)
+    n_verified, target = len(verified), None
+    if cfg.text_ratio is not None:
+        verified, over, target = apply_ratio(verified, cfg.text_ratio, multimodal, cfg.seed)
+        ledger.reject(over)
+    for cand, row in verified:
+        ledger.keep(cand, row)
+    return {"rows": n_read, "verified": n_verified, "ratio": cfg.text_ratio, "multimodal_rows": multimodal,
+            "target": target, "kept": len(verified), "shortfall": max(0, (target or 0) - len(verified))}
+
+
+def _dedupe_across_sources(ledger: "_Ledger") -> tuple[list[dict[str, Any]], list[R.Candidate]]:
+    """Step 5: exact duplicates (same prompt, same normalised text) across sources removed, in source order."""
+    sft_rows: list[dict[str, Any]] = []
+    sft_cands: list[R.Candidate] = []
+    seen: dict[tuple[str, str], str] = {}
+    for source in R.SOURCES:
+        for cand, row in ledger.kept[source]:
+            key = (cand.prompt_id, normalized(cand.text))
+            if key in seen:
+                ledger.reject([R.Reject(cand, R.DUPLICATE, f"same prompt and text as a kept {seen[key]} row")])
+                continue
+            seen[key] = source
+            sft_rows.append(_sft_row(cand, row))
+            sft_cands.append(cand)
+    return sft_rows, sft_cands
+
+
+def _check_accounting(ledger: "_Ledger", sft_rows: list[dict[str, Any]], coverage: list[dict], input_rows: dict,
+                      n_written: int) -> tuple[Counter, Counter]:
+    """Every candidate kept or rejected, every input row in the coverage file, every SFT row written.
+
+    Returns:
+        (kept, rejected) counts per source.
+
+    Raises:
+        RuntimeError: the counts do not add up (a bug).
+    """
+    kept_by_source = Counter(r["extra_info"]["sft_source"] for r in sft_rows)
+    rejected_by_source = Counter(r.candidate.source for r in ledger.rejects)
+    for source in R.SOURCES:
+        if ledger.candidates[source] != kept_by_source[source] + rejected_by_source[source]:
+            raise RuntimeError(f"accounting: {source}: {ledger.candidates[source]} candidates != "
+                               f"{kept_by_source[source]} kept + {rejected_by_source[source]} rejected")
+    if len(coverage) != sum(input_rows.values()) or n_written != len(sft_rows):
+        raise RuntimeError(f"accounting: {len(coverage)} coverage lines for {input_rows} rows, "
+                           f"{n_written} written of {len(sft_rows)} SFT rows")
+    return kept_by_source, rejected_by_source
+
+
+def _token_stats(cfg: BuildConfig, sft_rows: list[dict[str, Any]], row_counts: list[dict[str, int]],
+                 lengths: dict[str, list[int]]) -> dict[str, Any] | None:
+    """Token counts per source (and the longest row, which the SFT step's precheck compares with the profile's
+    ``max_length``); fills ``lengths`` per source for the plot (characters when no tokenizer was given)."""
+    if cfg.tokenizer is None:
+        for r in sft_rows:
+            lengths[r["extra_info"]["sft_source"]].append(len(r["messages"][-1]["content"]))
+        return None
+    per_source: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for r, c in zip(sft_rows, row_counts):
+        for k, v in c.items():
+            per_source[r["extra_info"]["sft_source"]][k].append(v)
+        lengths[r["extra_info"]["sft_source"]].append(c["total"])
+    return {"tokenizer": str(cfg.tokenizer), "max_length": cfg.max_length,
+            "pixels": list(cfg.pixels) if cfg.pixels else None,
+            "max_total": max((c["total"] for c in row_counts), default=0),
+            "by_source": {s: {k: summarize(v) for k, v in d.items()} for s, d in per_source.items()}}
+
+
+def _coverage_stats(coverage: list[dict]) -> dict[str, Any]:
+    hard_lines = [c for c in coverage if c["bucket"] == HARD and c["reason"] != DUPLICATE_PROMPT_ROW]
+    inc_lines = [c for c in coverage if c["bucket"] == INCONSISTENT and c["reason"] != DUPLICATE_PROMPT_ROW]
+    return {
+        "hard": {"prompts": len(hard_lines), "covered": sum(c["status"] == "in_sft" for c in hard_lines),
+                 "covered_by": dict(Counter(s for c in hard_lines for s in c["by_source"])),
+                 "uncovered_reasons": dict(Counter(c["reason"] for c in hard_lines if c["status"] != "in_sft"))},
+        "inconsistent": {"prompts": len(inc_lines), "covered": sum(c["status"] == "in_sft" for c in inc_lines),
+                         "uncovered_reasons": dict(Counter(c["reason"] for c in inc_lines
+                                                           if c["status"] != "in_sft"))},
+        "rows_by_reason": dict(Counter(c["reason"] for c in coverage)),
+    }
+
+
 def build(cfg: BuildConfig) -> dict[str, Any]:
     """Build the SFT set (see the module docstring). Returns the stats written to ``stats.json``.
 
@@ -364,19 +470,9 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
     ledger = _Ledger()
     rows: dict[str, PromptRow] = {}
 
-    # 1. Self-distillation.
-    for (bucket, i) in tqdm([w for w in index.values() if w[0] == INCONSISTENT], desc="self-distillation",
-                            unit="prompt", disable=not cfg.progress):
-        row = tables.row(bucket, i)
-        rows[row.prompt_id] = row
-        ledger.add_candidates(R.SELF_DISTILLED, len(row.responses))
-        kept, rejects = self_distill(row, max_per_prompt=cfg.self_distill_max, seed=cfg.seed,
-                                     near_dup_threshold=cfg.near_dup_threshold)
-        for cand in kept:
-            ledger.keep(cand, row)
-        ledger.reject(rejects)
+    _self_distillation(cfg, tables, index, ledger, rows)  # 1.
 
-    # 2. Expert trajectories for hard prompts.
+    # 2. Expert trajectories for hard prompts: files first, then the endpoint for what is still uncovered.
     expert_methods = _expert_files(cfg, ledger, index, tables, rows)
     endpoint_stats = None
     if cfg.endpoint is not None:
@@ -386,36 +482,9 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
         hard_rows = [rows[pid] for pid, w in index.items() if w[0] == HARD]
         endpoint_stats = _endpoint(cfg, ledger, hard_rows, rows)
 
-    # 4. Text-only mix.
-    text_stats = None
-    multimodal = sum(len(ledger.kept[s]) for s in (R.SELF_DISTILLED, R.EXPERT_FILE, R.EXPERT_ENDPOINT))
-    if cfg.text_only is not None:
-        verified, rejects, n_read = read_text_only(cfg.text_only, response_column=cfg.text_response_column,
-                                                   min_reasoning_chars=cfg.min_reasoning_chars)
-        ledger.add_candidates(R.TEXT_ONLY, n_read)
-        ledger.reject(rejects)
-        n_verified, target = len(verified), None
-        if cfg.text_ratio is not None:
-            verified, over, target = apply_ratio(verified, cfg.text_ratio, multimodal, cfg.seed)
-            ledger.reject(over)
-        for cand, row in verified:
-            ledger.keep(cand, row)
-        text_stats = {"rows": n_read, "verified": n_verified, "ratio": cfg.text_ratio, "multimodal_rows": multimodal,
-                      "target": target, "kept": len(verified), "shortfall": max(0, (target or 0) - len(verified))}
-
-    # 5. Cross-source exact dedup, in source order.
-    sft_rows: list[dict[str, Any]] = []
-    sft_cands: list[R.Candidate] = []
-    seen: dict[tuple[str, str], str] = {}
-    for source in R.SOURCES:
-        for cand, row in ledger.kept[source]:
-            key = (cand.prompt_id, normalized(cand.text))
-            if key in seen:
-                ledger.reject([R.Reject(cand, R.DUPLICATE, f"same prompt and text as a kept {seen[key]} row")])
-                continue
-            seen[key] = source
-            sft_rows.append(_sft_row(cand, row))
-            sft_cands.append(cand)
+    # 3. Solved and unseen prompts are not in the index's inconsistent/hard work: dropped.
+    text_stats = _text_only_mix(cfg, ledger)  # 4.
+    sft_rows, sft_cands = _dedupe_across_sources(ledger)  # 5.
 
     # 6. Token lengths; rows longer than the SFT profile's max_length are rejected (verl would stop at them).
     row_counts: list[dict[str, int]] = []
@@ -424,6 +493,7 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
                                                           cfg.max_length, progress=cfg.progress)
         ledger.reject(too_long)
 
+    # (Step 2's check, after every source and filter) Hard prompts with not one expert trajectory kept stop the build.
     problem = expert_coverage_problem(cfg, ledger, sum(w[0] == HARD for w in index.values()))
     if problem and not cfg.allow_no_expert:
         write_jsonl(out / "rejects.jsonl", (r.to_json() for r in ledger.rejects))
@@ -431,7 +501,7 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
             (out / stale).unlink(missing_ok=True)
         raise NoExpertCoverage(problem)
 
-    # Outputs.
+    # 7. Outputs, accounting and stats.
     n_written = write_sft_parquet(out / "sft.parquet", sft_rows)
     lf = write_llamafactory(out / "llamafactory", sft_rows, cfg.llamafactory_name)
     lf["settings"] = str(write_llamafactory_settings(out / "llamafactory", cfg.llamafactory_name, cfg.pixels,
@@ -439,41 +509,14 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
     write_jsonl(out / "rejects.jsonl", (r.to_json() for r in ledger.rejects))
     coverage = _coverage(tables, ledger, index, sft_rows)
     write_jsonl(out / "coverage.jsonl", coverage)
-
-    # Accounting.
-    kept_by_source = Counter(r["extra_info"]["sft_source"] for r in sft_rows)
-    rejected_by_source = Counter(r.candidate.source for r in ledger.rejects)
-    for source in R.SOURCES:
-        if ledger.candidates[source] != kept_by_source[source] + rejected_by_source[source]:
-            raise RuntimeError(f"accounting: {source}: {ledger.candidates[source]} candidates != "
-                               f"{kept_by_source[source]} kept + {rejected_by_source[source]} rejected")
     input_rows = {b: tables.num_rows(b) for b in BUCKETS}
-    if len(coverage) != sum(input_rows.values()) or n_written != len(sft_rows):
-        raise RuntimeError(f"accounting: {len(coverage)} coverage lines for {input_rows} rows, "
-                           f"{n_written} written of {len(sft_rows)} SFT rows")
+    kept_by_source, rejected_by_source = _check_accounting(ledger, sft_rows, coverage, input_rows, n_written)
 
-    # Stats.
     lengths: dict[str, list[int]] = defaultdict(list)
-    tokens = None
-    if cfg.tokenizer is not None:
-        per_source: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        for r, c in zip(sft_rows, row_counts):
-            for k, v in c.items():
-                per_source[r["extra_info"]["sft_source"]][k].append(v)
-            lengths[r["extra_info"]["sft_source"]].append(c["total"])
-        # max_total is what the SFT step's precheck compares with the profile's max_length.
-        tokens = {"tokenizer": str(cfg.tokenizer), "max_length": cfg.max_length,
-                  "pixels": list(cfg.pixels) if cfg.pixels else None,
-                  "max_total": max((c["total"] for c in row_counts), default=0),
-                  "by_source": {s: {k: summarize(v) for k, v in d.items()} for s, d in per_source.items()}}
-    else:
-        for r in sft_rows:
-            lengths[r["extra_info"]["sft_source"]].append(len(r["messages"][-1]["content"]))
+    tokens = _token_stats(cfg, sft_rows, row_counts, lengths)
     rejects_by = defaultdict(Counter)
     for r in ledger.rejects:
         rejects_by[r.candidate.source][r.reason] += 1
-    hard_lines = [c for c in coverage if c["bucket"] == HARD and c["reason"] != DUPLICATE_PROMPT_ROW]
-    inc_lines = [c for c in coverage if c["bucket"] == INCONSISTENT and c["reason"] != DUPLICATE_PROMPT_ROW]
     by_source_bucket = counts_by(sft_rows, "sft_source", "passrate_bucket")
     stats = {
         "sft_rows": len(sft_rows),
@@ -483,15 +526,7 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
                            "rejected": rejected_by_source.get(s, 0), "reject_reasons": dict(rejects_by[s])}
                        for s in R.SOURCES},
         "input_rows": input_rows,
-        "coverage": {
-            "hard": {"prompts": len(hard_lines), "covered": sum(c["status"] == "in_sft" for c in hard_lines),
-                     "covered_by": dict(Counter(s for c in hard_lines for s in c["by_source"])),
-                     "uncovered_reasons": dict(Counter(c["reason"] for c in hard_lines if c["status"] != "in_sft"))},
-            "inconsistent": {"prompts": len(inc_lines), "covered": sum(c["status"] == "in_sft" for c in inc_lines),
-                             "uncovered_reasons": dict(Counter(c["reason"] for c in inc_lines
-                                                               if c["status"] != "in_sft"))},
-            "rows_by_reason": dict(Counter(c["reason"] for c in coverage)),
-        },
+        "coverage": _coverage_stats(coverage),
         "expert_file": {"files": [str(p) for p in cfg.expert_files], "methods": dict(expert_methods)},
         "endpoint": endpoint_stats,
         "text_only": text_stats,
