@@ -137,9 +137,9 @@ class RiseSchedule:
 
     def metrics(self, attempt: int) -> dict[int, dict]:
         """verl's file-logger metrics of RL attempt ``attempt``: {step: merged data}."""
-        from verl_rise.schedule.report import read_metrics
+        from verl_rise.file_logger import read_step_metrics
 
-        return read_metrics(self.stage("rl") / "metrics" / f"attempt-{attempt}.jsonl")
+        return read_step_metrics(self.stage("rl") / "metrics" / f"attempt-{attempt}.jsonl", missing_ok=True)
 
     def step_metrics(self, attempt: int, step: int) -> dict:
         return self.metrics(attempt).get(step, {})
@@ -310,12 +310,12 @@ def build_rise_schedule(workdir: Path) -> RiseSchedule:
     rl = workdir / "run" / "rl"
 
     def step1_logged_and_synced() -> bool:
-        from verl_rise.schedule.report import read_metrics
+        from verl_rise.file_logger import read_step_metrics
 
         # verl logs a step after saving its checkpoint; the weights sync tagged 1 carries step 1's update to the
         # rollout. Step 2 then starts and is cut short (the tracker discards its records on resume).
         try:  # the files are being written: a half-written last line is read again at the next poll
-            if "critic/score/mean" not in read_metrics(rl / "metrics" / "attempt-1.jsonl").get(1, {}):
+            if "critic/score/mean" not in read_step_metrics(rl / "metrics" / "attempt-1.jsonl", missing_ok=True).get(1, {}):
                 return False
             return any(e["event"] == "weights" and e["global_steps"] == 1 for e in _jsonl(rl / "ckpt" / TRACE))
         except ValueError:

@@ -196,7 +196,7 @@ def test_merged_checkpoint_is_the_trained_policy(rise_schedule):
 
 def test_sweep_samples_k_responses_per_prompt_with_verl(rise_schedule):
     from verl_rise.passrate.recorder import PassRateConfig, PassRateRecorder
-    from verl_rise.schedule.report import read_metrics
+    from verl_rise.file_logger import read_step_metrics
 
     s = rise_schedule
     swept = _swept(s)
@@ -217,7 +217,7 @@ def test_sweep_samples_k_responses_per_prompt_with_verl(rise_schedule):
     # verl's validation metrics for the same responses came back through its file logger.
     source = s.train_rows[0]["data_source"]
     mean_acc = sum(line["acc"] for line in dump) / len(dump)
-    [metrics] = read_metrics(s.stage("sweep") / "metrics.jsonl").values()
+    [metrics] = read_step_metrics(s.stage("sweep") / "metrics.jsonl").values()
     assert metrics[f"val-core/{source}/acc/mean@{SWEEP_K}"] == pytest.approx(mean_acc)
 
 

@@ -42,7 +42,7 @@ class SFTChain:
 @pytest.fixture(scope="module")
 def e2e_sft(rise_schedule):
     from verl_rise.schedule.manifest import read_manifest
-    from verl_rise.schedule.report import read_metrics
+    from verl_rise.file_logger import read_step_metrics
 
     s = rise_schedule
     rl_step = int((s.ckpt_dir / "latest_checkpointed_iteration.txt").read_text().strip())
@@ -54,7 +54,7 @@ def e2e_sft(rise_schedule):
         sweep_rows=s.train_rows, export_dir=s.stage("export"), sft_dir=s.stage("sft_data"),
         build_stats=json.loads((s.stage("sft_data") / "stats.json").read_text()),
         sft_step_dir=sft_ckpt / f"global_step_{sft_step}", sft_hf=s.stage("merge_sft") / "hf",
-        sft_metrics=read_metrics(s.stage("sft") / "metrics" / f"attempt-{attempt.number}.jsonl"),
+        sft_metrics=read_step_metrics(s.stage("sft") / "metrics" / f"attempt-{attempt.number}.jsonl"),
     )
 
 
