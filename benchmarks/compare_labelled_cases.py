@@ -1,4 +1,4 @@
-"""Ours vs plain math-verify on the labelled reward cases (tests/support/reward_cases), per category.
+"""Ours vs plain math-verify on the labelled reward cases (benchmarks/reward_cases), per category.
 
 Plain math-verify here is its usual use: ``verify(parse("$ground_truth$"), parse(response))``, with option
 letters compared as math-verify compares them. Prints, per category, how many labels each one matches,
@@ -26,7 +26,7 @@ def main() -> None:
     from math_verify import parse, verify
 
     from reward_fns import score_accuracy
-    from tests.support.reward_cases import load_cases
+    from benchmarks.reward_cases import load_cases
 
     ours_ok, mv_ok, total = collections.Counter(), collections.Counter(), collections.Counter()
     mv_only, mv_misses = [], []

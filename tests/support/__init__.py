@@ -1,1 +1,1 @@
-"""Helpers and data shared by the tests (paths to ../shared, fake verl harnesses, labelled reward cases)."""
+"""Helpers and data shared by the tests (paths to ../shared, fake verl harnesses)."""

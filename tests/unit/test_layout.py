@@ -95,3 +95,15 @@ def test_no_import_cycle_at_module_level():
     # A package's __init__ importing its own submodules is how Python packages work, not a loop between concepts.
     real = [c for c in cycles if not all(m.startswith(c[0]) or c[0].startswith(m) for m in c)]
     assert not real, "import cycles:\n" + "\n".join(" -> ".join(c) for c in real)
+
+
+def test_benchmarks_and_the_package_do_not_import_the_tests():
+    """Benchmarks run on the main install (no test extra: no pytest), so neither they nor the packages may import
+    the ``tests`` package; what both need lives beside the benchmarks (benchmarks/shared_data.py, reward_cases)."""
+    offenders = []
+    files = {**_modules(), **{f"benchmarks.{p.stem}": p for p in sorted((REPO_ROOT / "benchmarks").rglob("*.py"))}}
+    for module, path in files.items():
+        bad = sorted(n for n in _imports(path, module, top_level_only=False) if n == "tests" or n.startswith("tests."))
+        if bad:
+            offenders.append(f"{path.relative_to(REPO_ROOT)}: {bad}")
+    assert not offenders, "the tests package imported outside tests/:\n" + "\n".join(offenders)

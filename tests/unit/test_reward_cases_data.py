@@ -1,11 +1,11 @@
-"""Checks of the labelled reward cases (tests/support/reward_cases): the loader, the data's coverage and its provenance."""
+"""Checks of the labelled reward cases (benchmarks/reward_cases): the loader, the data's coverage and its provenance."""
 
 import collections
 import json
 
 import pytest
 
-from tests.support.reward_cases import CATEGORIES, load_cases
+from benchmarks.reward_cases import CATEGORIES, load_cases
 
 from tests.support.paths import MATHVISION as SHARED
 

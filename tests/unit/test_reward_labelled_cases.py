@@ -1,4 +1,4 @@
-"""The reward against the independent labelled set in tests/support/reward_cases (855 cases, 10 categories).
+"""The reward against the independent labelled set in benchmarks/reward_cases (855 cases, 10 categories).
 
 Every case must get its labelled accuracy and, where labelled, its format score. Plain math-verify's
 verdicts on the same cases are compared in benchmarks/compare_labelled_cases.py.
@@ -7,7 +7,7 @@ verdicts on the same cases are compared in benchmarks/compare_labelled_cases.py.
 import pytest
 
 from reward_fns import format_check, score_accuracy
-from tests.support.reward_cases import load_cases
+from benchmarks.reward_cases import load_cases
 
 CASES = load_cases()
 

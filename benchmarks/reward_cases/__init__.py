@@ -5,7 +5,7 @@ the reward must give under the labelling rules in ``README.md`` (written from th
 implementation). Rows live in one JSONL file per category beside this module; this module only reads and
 validates them, so reward tests can parametrize over them::
 
-    from reward_cases import load_cases
+    from benchmarks.reward_cases import load_cases
     @pytest.mark.parametrize("case", load_cases("numbers"), ids=lambda c: c["id"])
     def test_accuracy(case): ...
 
