@@ -2,7 +2,7 @@
 
 Input: MATH-Vision training problems and testmini rows from ../shared (through ``python -m data_prep.mathvision``),
 the real Qwen2.5-VL processor files, the real MATH-V expert traces, and a tiny Qwen2.5-VL primed to answer in the
-RISE format (tests/e2e_support.py ``prime_policy``).
+RISE format (:func:`verl_rise.demo.priming.prime_policy`, answers from tests/support/e2e_support.py).
 
 Training prompts, in parquet (= dataloader) order, with roles (tests/e2e_support.py ``ROLES``): two the primed policy
 gets right about half the time ("mixed": the GRPO groups verl trains on), one it always gets right ("solved") and one
@@ -283,7 +283,8 @@ def prepare(workdir: Path) -> None:
     import pandas as pd
     from transformers import AutoProcessor
 
-    from tests.support.e2e_support import priming_answers, prime_policy, prompt_tokens
+    from tests.support.e2e_support import primed_examples, priming_answers, prompt_tokens
+    from verl_rise.demo.priming import prime_policy
     from verl_rise.tiny_model import build_tiny_model
 
     tiny = build_tiny_model(workdir / "tiny", processor_dir=str(QWEN_PROCESSOR), seed=0)
@@ -297,7 +298,7 @@ def prepare(workdir: Path) -> None:
     (workdir / "roles.json").write_text(json.dumps(
         {r["extra_info"]["prompt_id"]: role for r, role in zip(train_rows, roles)}))
     primed_rows, answers = priming_answers(train_rows, roles)
-    prime_policy(tiny, primed_rows, workdir / "base_model", answers=answers, seed=0)
+    prime_policy(tiny, primed_examples(primed_rows, answers), workdir / "base_model", seed=0)
     (workdir / "run.yaml").write_text(yaml.safe_dump(run_config(workdir, workdir / "base_model"), sort_keys=False))
 
 

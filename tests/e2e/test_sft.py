@@ -163,7 +163,7 @@ def test_merged_sft_model_generates_from_an_image(e2e_sft, sft_model):
     from PIL import Image
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from tests.support.e2e_support import CPU_TINY_MM_KWARGS
+    from verl_rise.demo.priming import CPU_TINY_MM_KWARGS
     from verl_rise.demo.chat import rl_row_messages as row_messages
 
     model, processor = sft_model

@@ -20,18 +20,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import random
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from verl_rise.demo.chat import rl_row_messages
-from verl_rise.recipes import cpu_tiny_pixel_range
-
-#: Image pixel range of the cpu_tiny recipes (data.mm_processor_kwargs): the prompts look as they will in RL.
-CPU_TINY_MM_KWARGS = cpu_tiny_pixel_range()
 GUESS_TEMPLATE = "<think> I guess. </think><answer> $\\boxed{{{}}}$ </answer>"
 
 
@@ -45,48 +37,13 @@ def guesses(row: dict, per_prompt: int, rng: random.Random) -> list[str]:
     return [str(rng.randint(0, 20)) for _ in range(per_prompt)]
 
 
-def _prompt_batch(processor, row: dict, per_prompt: int, seed: int) -> dict:
-    """Prompt inputs (one copy, image included) and the padded guessed responses of one row."""
-    import torch
-
-    pid = str(row["extra_info"]["prompt_id"])
-    rng = random.Random(int(hashlib.sha256(f"{seed}:{pid}".encode()).hexdigest()[:8], 16))
-    messages, images = rl_row_messages(row)
-    prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    enc = processor(text=[prompt], images=images, return_tensors="pt", **CPU_TINY_MM_KWARGS)
-    tok = processor.tokenizer
-    responses = [tok(GUESS_TEMPLATE.format(g) + "<|im_end|>", add_special_tokens=False)["input_ids"]
-                 for g in guesses(row, per_prompt, rng)]
-    width = max(len(r) for r in responses)
-    ids = torch.full((len(responses), width), tok.pad_token_id, dtype=torch.long)
-    labels = torch.full((len(responses), width), -100, dtype=torch.long)
-    for i, r in enumerate(responses):
-        ids[i, : len(r)] = torch.tensor(r)
-        labels[i, : len(r)] = torch.tensor(r)
-    prompt_inputs = {k: enc[k] for k in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw",
-                                         "mm_token_type_ids") if k in enc}
-    return {"prompt": prompt_inputs, "ids": ids, "labels": labels}
-
-
-def _loss(model, batch: dict):
-    """Mean token cross-entropy of the responses. The prompt (with its image) runs once and its KV cache is
-    shared by the row's responses, so a step costs one prompt instead of ``per_prompt`` of them."""
-    import torch
-
-    n = batch["ids"].shape[0]
-    pre = model.model(**batch["prompt"], use_cache=True)
-    cache = pre.past_key_values
-    cache.batch_repeat_interleave(n)
-    post = model.model(input_ids=batch["ids"][:, :-1], past_key_values=cache, use_cache=True)
-    hidden = torch.cat([pre.last_hidden_state[:, -1:].expand(n, -1, -1), post.last_hidden_state], dim=1)
-    logits = model.lm_head(hidden)
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["labels"].reshape(-1),
-                                             ignore_index=-100)
-
-
 def warm_up(model_dir: Path, data: Path, out: Path, *, steps: int = 60, lr: float = 1e-2, per_prompt: int = 4,
             seed: int = 0, max_prompts: int = 8) -> dict:
     """Teach ``model_dir`` the answer format with guessed answers (module docstring); write the model to ``out``.
+
+    The fitting is :func:`verl_rise.demo.priming.prime_policy` (the CPU end-to-end test primes its policy with the
+    same function), at ``sharpen=1``: the guesses of a prompt are fitted as a uniform distribution, and a sharper
+    head would turn it into one preferred letter.
 
     Args:
         model_dir: HF model directory (the tiny model, processor files included).
@@ -99,40 +56,17 @@ def warm_up(model_dir: Path, data: Path, out: Path, *, steps: int = 60, lr: floa
         ``{"steps", "sequences", "first_loss", "last_loss"}`` (mean token cross-entropy of the responses).
     """
     import pandas as pd
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    torch.manual_seed(seed)
-    processor = AutoProcessor.from_pretrained(str(model_dir))
-    model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.float32)
+    from verl_rise.demo.priming import prime_policy
+
     rows = pd.read_parquet(data).head(max_prompts).to_dict("records")
-    batches = [_prompt_batch(processor, row, per_prompt, seed) for row in rows]
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad()
-        total = 0.0
-        for batch in batches:
-            loss = _loss(model, batch) / len(batches)
-            loss.backward()
-            total += float(loss.detach())
-        optimizer.step()
-        losses.append(total)
-    model.eval()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        model.save_pretrained(str(tmp))
-        processor.save_pretrained(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {"steps": steps, "sequences": sum(b["ids"].shape[0] for b in batches), "first_loss": losses[0],
-            "last_loss": losses[-1]}
+    examples = []
+    for row in rows:
+        # One generator per prompt id: a prompt's guesses do not depend on which other rows are primed.
+        key = hashlib.sha256(f"{seed}:{row['extra_info']['prompt_id']}".encode()).hexdigest()[:8]
+        rng = random.Random(int(key, 16))
+        examples.append((row, [GUESS_TEMPLATE.format(g) for g in guesses(row, per_prompt, rng)]))
+    return prime_policy(model_dir, examples, out, steps=steps, lr=lr, seed=seed, sharpen=1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
