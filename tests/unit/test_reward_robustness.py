@@ -62,6 +62,8 @@ def test_last_box_unclosed_does_not_fall_back_to_an_earlier_box():
         ("2^3^4^5", "power_tower"),
         ("((100!)!)!", "nested_factorial"),
         ("100000!", "huge_factorial"),
+        ("(10^{100})!", "huge_factorial"),
+        ("\\binom{10^{9}}{5 \\cdot 10^{8}}", "huge_factorial"),
         ("(x+1)^{100000}", "huge_exponent"),
         ("1" * 10_000, "answer_too_long"),
         ("9" * 800, "huge_number"),
@@ -72,6 +74,12 @@ def test_blow_up_expressions_are_rejected_before_parsing(box, reason):
     r, seconds = _timed(score_accuracy, WRAP.format(box), "1")
     assert (r.acc, r.reason) == (0.0, reason)
     assert seconds < 0.5
+
+
+@pytest.mark.parametrize(("box", "truth"), [("(2^3)!", "40320"), ("\\binom{10}{3}", "120"),
+                                            ("\\binom{n}{2}", "\\frac{n(n-1)}{2}"), ("(n+1)!", "(n+1)!")])
+def test_small_or_symbolic_factorials_and_binomials_are_still_verified(box, truth):
+    assert score_accuracy(WRAP.format(box), truth).acc == 1.0
 
 
 @pytest.mark.parametrize(
