@@ -13,3 +13,23 @@ def qwen_tokenizer():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(require(QWEN_PROCESSOR)))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Make ``--dist loadgroup`` group tests again under pytest 9 (the README's ``-n auto --dist loadgroup``).
+
+    pytest-xdist 3.8 (xdist/remote.py:242-255) tags a grouped test by assigning ``item._nodeid = nodeid@group``;
+    pytest 9.2 reads a node's id from ``item._id`` instead, so the tag is lost, every e2e test is scheduled on its
+    own, and each worker runs the whole e2e session fixture. This hook, run after xdist's, writes the tag where
+    pytest 9 reads it. It does nothing without loadgroup or where the tag already took effect.
+    """
+    if not getattr(config.option, "loadgroup", False):  # set by pytest-xdist for --dist loadgroup only
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if groups and "@" not in item.nodeid and hasattr(item, "_id"):
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")

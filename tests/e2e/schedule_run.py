@@ -61,6 +61,15 @@ TRACE = "hf_trace.jsonl"  # under each main_ppo run's trainer.default_local_dir
 E2E_TIMEOUT_S = 3600
 
 
+def e2e_marks() -> list:
+    """``pytestmark`` of every e2e test module: slow, the timeout above, and one pytest-xdist group, so that under
+    ``-n auto --dist loadgroup`` (the README's test command) one worker runs every e2e test and the session fixture
+    runs once, while the other workers take the unit and integration tests."""
+    import pytest
+
+    return [pytest.mark.slow, pytest.mark.timeout(E2E_TIMEOUT_S), pytest.mark.xdist_group("e2e")]
+
+
 @dataclass
 class CliRun:
     """One ``verl-rise run`` process."""

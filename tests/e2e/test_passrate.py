@@ -20,9 +20,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.schedule_run import E2E_TIMEOUT_S, N_ROLLOUTS, SWEEP_K, TRAIN_BATCH
+from tests.e2e.schedule_run import e2e_marks, N_ROLLOUTS, SWEEP_K, TRAIN_BATCH
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(E2E_TIMEOUT_S)]
+pytestmark = e2e_marks()
 
 #: (attempt, step): the step each RL attempt trained (attempt 1 = the first run, attempt 2 = the resumed run).
 RUNS = ((1, 1), (2, 2))

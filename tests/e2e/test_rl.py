@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.schedule_run import E2E_TIMEOUT_S, N_ROLLOUTS, TRAIN_BATCH
+from tests.e2e.schedule_run import e2e_marks, N_ROLLOUTS, TRAIN_BATCH
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(E2E_TIMEOUT_S)]
+pytestmark = e2e_marks()
 
 
 def _groups(rows: list[dict]) -> dict[str, list[dict]]:

@@ -12,12 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.e2e.schedule_run import E2E_TIMEOUT_S, SWEEP_K
+from tests.e2e.schedule_run import e2e_marks, SWEEP_K
 from verl_rise.schedule import STAGES
 from verl_rise.schedule.evaluate import held_out_sources, sampled_pass_at_k, validation_points
 from verl_rise.schedule.manifest import COMPLETED, INTERRUPTED, read_manifest
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(E2E_TIMEOUT_S)]
+pytestmark = e2e_marks()
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.e2e.schedule_run import E2E_TIMEOUT_S
+from tests.e2e.schedule_run import e2e_marks
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(E2E_TIMEOUT_S)]
+pytestmark = e2e_marks()
 
 
 @dataclass

@@ -25,7 +25,7 @@ def rows_and_config(tmp_path_factory):
     with initialize_config_dir(config_dir=str(REPO_ROOT / "recipes"), version_base=None):
         data = compose(config_name="rise_grpo_cpu_tiny").data
     data.max_prompt_length = 300
-    data.filter_overlong_prompts_workers = 1
+    data.filter_overlong_prompts_workers = None  # no process pool: a forked pool deadlocks in a pytest-xdist worker
     return root / "train.parquet", data
 
 
@@ -84,3 +84,23 @@ def test_the_rl_recipes_use_it():
         for name in ("rise_grpo_cpu_tiny", "rise_grpo_7b", "rise_grpo_72b"):
             custom = compose(config_name=name).data.custom_cls
             assert (custom.path, custom.name) == ("pkg://verl_rise.verl_ext.rl_dataset", "RiseRLDataset"), name
+
+
+def test_one_filter_worker_filters_in_this_process(rows_and_config, monkeypatch):
+    import datasets.arrow_dataset
+    from transformers import AutoProcessor
+
+    from verl_rise.verl_ext.rl_dataset import RiseRLDataset
+
+    parquet, config = rows_and_config
+    config = config.copy()
+    config.filter_overlong_prompts_workers = 1  # verl's default below 8 cores: datasets would start a pool
+
+    class NoPool:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("datasets started a process pool for the overlong-prompt filter")
+
+    monkeypatch.setattr(datasets.arrow_dataset.mp, "Pool", NoPool)
+    processor = AutoProcessor.from_pretrained(str(QWEN_PROCESSOR))
+    dataset = RiseRLDataset([str(parquet)], processor.tokenizer, config, processor=processor)
+    assert 0 < len(dataset) < 12
