@@ -42,7 +42,11 @@ from verl_rise.schedule.plan import (
 )
 from verl_rise.verl_commands import override_key
 from verl_rise.verl_ext.registry import failed_requests
-from verl_rise.verl_ext.startup_checks import verl_ppo_startup_checks, verl_sft_startup_checks
+from verl_rise.verl_ext.startup_checks import (
+    shared_tokenizer_loads,
+    verl_ppo_startup_checks,
+    verl_sft_startup_checks,
+)
 
 #: Columns every RL parquet written by data_prep has (verl's RLHFDataset reads them).
 RL_COLUMNS = ("data_source", "prompt", "reward_model", "extra_info")
@@ -328,6 +332,11 @@ def _quiet():
 
 
 def _compose_checks(config: RunConfig, stages: list[Stage], result: PreflightResult, device_check: bool) -> None:
+    with shared_tokenizer_loads():  # every stage's checks load the same tokenizer: once is enough
+        _compose_and_check(config, stages, result, device_check)
+
+
+def _compose_and_check(config: RunConfig, stages: list[Stage], result: PreflightResult, device_check: bool) -> None:
     by_name = {s.name: s for s in stages}
     model_keys = ("actor_rollout_ref.model.path",)
     rl_cfg = None

@@ -21,6 +21,7 @@ module                      verl internals
 ``rl_dataset``              ``utils/dataset/rl_dataset.py:197`` (``RLHFDataset.maybe_filter_out_long_prompts``)
 ``reward_loader``           ``trainer/ppo/reward.py`` (``get_custom_reward_fn``)
 ``startup_checks``          ``utils/config.py`` (``validate_config``, ``omega_conf_to_dataclass``),
+                            ``workers/config/model.py:21`` (``hf_tokenizer``/``hf_processor``, cached in pre-flight),
                             ``trainer/ppo/utils.py``, ``trainer/ppo/v1`` (``get_trainer_cls``), ``utils/device.py``
 ==========================  ==========================================================================================
 """
