@@ -48,7 +48,10 @@ import yaml
 from tests.support.paths import MATHVISION, QWEN_PROCESSOR, REPO_ROOT
 
 CPU_TINY_PROMPT_TOKENS = 384  # rise_grpo_cpu_tiny: data.max_prompt_length
-N_ROLLOUTS = 8  # rise_grpo: actor_rollout_ref.rollout.n
+#: GRPO group size of the e2e RL stage (``actor_rollout_ref.rollout.n``, set in :data:`RL_OVERRIDES`; the profile's
+#: is 8). Every RL step's cost is the 152k-vocabulary log-softmax over prompt + response tokens of each rollout, so
+#: 4 halves it; a coin-flip prompt still gives a mixed group with probability 7/8, and DAPO redraws the others.
+N_ROLLOUTS = 4
 TRAIN_BATCH = 2  # rise_grpo_cpu_tiny: data.train_batch_size
 SWEEP_K = 8  # responses per prompt in the sweep: a coin-flip prompt lands in "inconsistent" unless all 8 agree
 HELD_OUT_ROWS = 4
@@ -265,6 +268,7 @@ def pick_rows(train_all: list[dict], train_parquet: Path, processor) -> tuple[li
 RL_OVERRIDES = [
     # 2 GRPO steps with a checkpoint after each (the first is where the fixture stops the run).
     "trainer.total_training_steps=2", "trainer.save_freq=1", "trainer.test_freq=2",
+    f"actor_rollout_ref.rollout.n={N_ROLLOUTS}",
     "algorithm.filter_groups.enable=true",
     "trainer.rollout_data_dir=${trainer.default_local_dir}/rollouts",
     f"+actor_rollout_ref.rollout.engine_kwargs.hf.trace_path=${{trainer.default_local_dir}}/{TRACE}",

@@ -27,8 +27,8 @@ def answer_template(letter: str) -> str:
 def coin_flip(row: dict) -> list[str]:
     """Answer letters for a row whose GRPO groups should be mixed: the right option and the next letter, 4 each.
 
-    After :func:`prime_policy` the row is right about half the time, so a group of 8 is all-correct or all-wrong
-    with probability about 2 / 2**8 (DAPO would filter it).
+    After priming (:func:`verl_rise.demo.priming.prime_policy`) the row is right about half the time, so a group of
+    n is all-correct or all-wrong with probability about 2 / 2**n (1/8 for the e2e run's n = 4; DAPO filters it).
     """
     answer = row["reward_model"]["ground_truth"]
     if answer not in LETTERS:
