@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.support.paths import QWEN_PROCESSOR, require
@@ -33,3 +35,23 @@ def pytest_collection_modifyitems(config, items):
                          for m in item.iter_markers("xdist_group")})
         if groups and "@" not in item.nodeid and hasattr(item, "_id"):
             item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")
+
+
+#: Niceness of an xdist worker once it runs a test outside an xdist group (the unit and integration tests).
+UNGROUPED_NICENESS = 10
+
+
+def pytest_runtest_setup(item):
+    """Under pytest-xdist, a worker that runs an ungrouped test lowers its CPU priority (once, for good).
+
+    The e2e group (one worker, its trainer subprocesses inherit its priority) is the suite's critical path: the
+    unit and integration tests on the other workers finish minutes earlier. On a 2-core CI machine the two compete
+    for the same cores, so the short tests yield to the long chain and fill the cycles it leaves; the work done is
+    the same, the suite ends sooner.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") and item.get_closest_marker("xdist_group") is None:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, 0) < UNGROUPED_NICENESS:
+                os.setpriority(os.PRIO_PROCESS, 0, UNGROUPED_NICENESS)  # inherited by the test's subprocesses
+        except OSError:  # not permitted here: run at normal priority
+            pass
