@@ -177,9 +177,7 @@ def pathological_reason(s: str) -> str | None:
         for m in _FACTORIAL_OF.finditer(s):
             if int(m.group(1)) > MAX_FACTORIAL_ARG:
                 return "huge_factorial"
-        if _huge_factorial_of_a_group(s):
-            return "huge_factorial"
-    if "binom" in s and _huge_factorial_of_a_group(s):
+    if ("!" in s or "binom" in s) and _huge_factorial_of_a_group(s):
         return "huge_factorial"
     if _nesting_depth(s) > MAX_NESTING:
         return "too_deep"

@@ -281,6 +281,22 @@ def build_tiny_model(out: str | os.PathLike, processor_dir: str | None = None, s
         bos_token_id=config.text_config.bos_token_id, eos_token_id=eos_ids, pad_token_id=eos_ids[1]
     )
 
+    return save_model_dir(model, processor, out)
+
+
+def save_model_dir(model, processor, out: str | os.PathLike) -> Path:
+    """Write an HF model and its processor to ``out`` atomically: into a temporary sibling, then renamed over ``out``
+    (an existing ``out`` is swapped out and removed), so an interrupted write never leaves a half-written model.
+
+    Args:
+        model: a ``transformers`` model (its generation config is written with it).
+        processor: its processor (or tokenizer).
+        out: the output directory.
+
+    Returns:
+        ``out`` as a Path. Files get the usual permissions under the process umask (not mkdtemp's 0700).
+    """
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     umask = os.umask(0)

@@ -24,13 +24,11 @@ Example (the tiny model of :mod:`verl_rise.tiny_model`, one data_prep row)::
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Sequence
 
 from verl_rise.demo.chat import rl_row_messages
 from verl_rise.recipes import cpu_tiny_pixel_range
+from verl_rise.tiny_model import save_model_dir
 
 #: Image pixel range of the cpu_tiny recipes (data.mm_processor_kwargs): the prompts look as they will in RL.
 CPU_TINY_MM_KWARGS = cpu_tiny_pixel_range()
@@ -137,20 +135,7 @@ def prime_policy(model_dir: str | os.PathLike, examples: Sequence[tuple[dict, Se
         lm[sub] = head * sharpen
     for p in model.parameters():
         p.requires_grad_(True)
-    _save_atomically(model, processor, Path(out_dir))
+    save_model_dir(model, processor, out_dir)
     return {"steps": steps, "sequences": sum(inputs.shape[0] for _, inputs, _ in batches),
             "first_loss": losses[0] if losses else float("nan"), "last_loss": losses[-1] if losses else float("nan")}
 
-
-def _save_atomically(model, processor, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        model.save_pretrained(str(tmp))
-        processor.save_pretrained(str(tmp))
-        model.generation_config.save_pretrained(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
