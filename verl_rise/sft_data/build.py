@@ -290,11 +290,9 @@ def expert_coverage_problem(cfg: BuildConfig, ledger: _Ledger, n_hard: int) -> s
 
 
 def _sft_row(cand: R.Candidate, row: PromptRow) -> dict[str, Any]:
+    # The RL prompt exactly as RL trained and evaluation asks it: a system message added here (this used to add the
+    # Metis-RISE one to prompts without) would teach the responses under a prompt the model is never given.
     messages = [dict(m) for m in row.messages]
-    if not messages or messages[0]["role"] != "system":
-        from data_prep.prompts import METIS_RISE_SYSTEM_PROMPT
-
-        messages.insert(0, {"role": "system", "content": METIS_RISE_SYSTEM_PROMPT})
     messages.append({"role": "assistant", "content": cand.text})
     return {
         "messages": messages,

@@ -3,7 +3,7 @@
 verl parquet (read as it is by verl 0.9.1's ``MultiTurnSFTDataset``, ``verl/utils/dataset/multiturn_sft_dataset.py``,
 with its defaults ``messages_key=messages``, ``image_key=images``)::
 
-    messages     [{"role": "system", "content": METIS_RISE_SYSTEM_PROMPT},
+    messages     [{"role": "system", "content": METIS_RISE_SYSTEM_PROMPT},   the RL row's prompt as it is
                   {"role": "user", "content": "... <image> ..."},
                   {"role": "assistant", "content": "<think> ... </think><answer> ... \\boxed{X} ... </answer>"}]
     images       [{"bytes": b"...", "path": str | None}, ...]       one per <image>, in order ([] for text-only)
