@@ -24,8 +24,15 @@
   extraction. A row with no response in the dumps (e.g. dropped by verl's prompt-length filter) counts as wrong,
   so every metric is over the whole benchmark; ``missing`` says how many.
 
+* **answers** (``--greedy-dumps MODEL=DUMPS_DIR``): how often each extracted answer (the reward's ``pred``) was
+  given, per data_source, in the greedy validation's dump at the selected step (``<step>.jsonl``). verl writes one
+  line per held-out row, in no fixed order and without the row's data_source; each line is matched to the rows by
+  ground truth and question text (:func:`greedy_answers`), and a dump that cannot be matched is reported as
+  ``answers_error``, not guessed at. A model that answers the same thing everywhere shows here, whatever its
+  accuracy.
+
 Writes ``results.json`` atomically: ``{"models": {model: {"acc": {ds: x}, "format": {ds: x}, "step": s,
-"source": str, "pass_at_k": {ds: x}, "pass_prompts": {ds: n}, "benchmarks": {key: {"strict": metrics,
+"source": str, "answers": {ds: {pred: count}}, "pass_at_k": {ds: x}, "pass_prompts": {ds: n}, "benchmarks": {key: {"strict": metrics,
 "lenient": metrics, "rows": n, "missing": m, "source": dumps}}}}, "k": k, "data_sources": [...], "held_out":
 {name: {"path", "rows", "data_sources"}}, "benchmark_files": {key: {"path", "rows", "data_sources"}}}``
 (metrics: :func:`verl_rise.evaluation.aggregate`'s dict, ``headline`` the leaderboard's number).
@@ -127,6 +134,50 @@ def held_out_sources(held_out: dict[str, Path]) -> tuple[dict[str, str], dict[st
             ids.setdefault(str((r["extra_info"] or {}).get("prompt_id")), r["data_source"])
         info[name] = {"path": str(path), "rows": len(table), "data_sources": sources}
     return ids, info
+
+
+def held_out_rows(held_out: dict[str, Path]) -> list[tuple[str, str, str]]:
+    """``(data_source, ground_truth, question text)`` of every held-out row; the text is the last user message
+    without its ``<image>`` placeholders (what verl's dump shows of it)."""
+    import pyarrow.parquet as pq
+
+    rows = []
+    for name in sorted(held_out):
+        for r in pq.read_table(held_out[name], columns=["data_source", "reward_model", "prompt"]).to_pylist():
+            user = [m["content"] for m in (r["prompt"] or []) if m["role"] == "user"]
+            text = (user[-1] if user else "").replace("<image>", "").strip()
+            rows.append((r["data_source"], str((r["reward_model"] or {}).get("ground_truth")), text))
+    return rows
+
+
+def greedy_answers(dump: Path, rows: list[tuple[str, str, str]]) -> dict[str, dict[str, int]]:
+    """``{data_source: {answer: count}}`` of a greedy validation dump (one line per held-out row).
+
+    verl writes the lines in the order the generations finished, with the prompt text (``input``), the ground
+    truth (``gts``) and the reward's fields, not the row's data_source. A line is given the data_source of the
+    held-out rows with its ground truth whose question text is in its input; the answer is the reward's ``pred``
+    (the last ``\\boxed{}``'s content; ``(none)`` when there is none).
+
+    Raises:
+        EvalError: the dump is missing, has another number of lines than ``rows``, or a line matches no held-out
+            row, or rows of several data_sources.
+    """
+    if not dump.is_file():
+        raise EvalError(f"no validation dump {dump}")
+    lines = [json.loads(line) for line in dump.read_text().splitlines() if line.strip()]
+    if len(lines) != len(rows):
+        raise EvalError(f"{dump}: {len(lines)} lines for {len(rows)} held-out rows")
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for i, line in enumerate(lines):
+        gts, text = str(line.get("gts")), str(line.get("input", ""))
+        sources = {ds for ds, gt, q in rows if gt == gts and q in text}
+        if len(sources) != 1:
+            raise EvalError(f"{dump}: line {i + 1} (ground truth {gts!r}) matches held-out rows of "
+                            f"{len(sources)} data_sources ({sorted(sources)})")
+        pred = str(line.get("pred") or "") or "(none)"
+        ds = sources.pop()
+        out[ds][pred] = out[ds].get(pred, 0) + 1
+    return {ds: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for ds, c in sorted(out.items())}
 
 
 def sampled_pass_at_k(dumps: Path, k: int, prompt_sources: dict[str, str]) -> tuple[dict[str, float], dict[str, int]]:
@@ -260,7 +311,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 def collect(held_out: dict[str, Path], greedy: dict[str, str], sampled: dict[str, Path],
             k: Optional[int], benchmark_files: Optional[dict[str, Path]] = None,
-            benchmark_dumps: Optional[dict[str, Path]] = None) -> dict:
+            benchmark_dumps: Optional[dict[str, Path]] = None,
+            greedy_dumps: Optional[dict[str, Path]] = None) -> dict:
     """Build the results dict (see the module docstring).
 
     Args:
@@ -270,6 +322,7 @@ def collect(held_out: dict[str, Path], greedy: dict[str, str], sampled: dict[str
         k: the k of pass@k.
         benchmark_files: ``{benchmark key: converted parquet}``.
         benchmark_dumps: ``{model: dumps dir}`` of the benchmark runs (requires ``benchmark_files``).
+        greedy_dumps: ``{model: dumps dir}`` of the greedy runs in ``greedy`` (answer counts, ``answers``).
 
     Raises:
         EvalError: see :func:`select_validation` and :func:`sampled_pass_at_k`.
@@ -285,6 +338,12 @@ def collect(held_out: dict[str, Path], greedy: dict[str, str], sampled: dict[str
         if not acc:
             raise EvalError(f"{path}: validation at step {step} has no val-core/<data_source>/acc metric")
         models[model] = {"acc": acc, "format": per_source(metrics, _FMT), "step": step, "source": f"{path}@{which}"}
+        if model in (greedy_dumps or {}):
+            try:
+                models[model]["answers"] = greedy_answers(Path(greedy_dumps[model]) / f"{step}.jsonl",
+                                                          held_out_rows(held_out))
+            except EvalError as exc:  # the accuracy stands without it; say why the counts are missing
+                models[model]["answers_error"] = str(exc)
     if sampled and k is None:
         raise EvalError("--sampled needs --k")
     for model, dumps in sampled.items():
@@ -317,6 +376,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="results.json to write")
     parser.add_argument("--held-out", action="append", default=[], help="NAME=PARQUET (repeatable)")
     parser.add_argument("--greedy", action="append", default=[], help="MODEL=METRICS@first|last|STEP")
+    parser.add_argument("--greedy-dumps", action="append", default=[],
+                        help="MODEL=DUMPS_DIR of a --greedy run (answer counts per data_source)")
     parser.add_argument("--sampled", action="append", default=[], help="MODEL=DUMPS_DIR of a pass@k run")
     parser.add_argument("--k", type=int, default=None, help="k of pass@k")
     parser.add_argument("--benchmark-file", action="append", default=[], help="KEY=PARQUET of a benchmark "
@@ -328,7 +389,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         results = collect(held_out, _pairs(args.greedy, "--greedy"),
                           {m: Path(p) for m, p in _pairs(args.sampled, "--sampled").items()}, args.k,
                           {b: Path(p) for b, p in _pairs(args.benchmark_file, "--benchmark-file").items()},
-                          {m: Path(p) for m, p in _pairs(args.benchmarks, "--benchmarks").items()})
+                          {m: Path(p) for m, p in _pairs(args.benchmarks, "--benchmarks").items()},
+                          {m: Path(p) for m, p in _pairs(args.greedy_dumps, "--greedy-dumps").items()})
     except (EvalError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

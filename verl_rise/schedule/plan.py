@@ -564,7 +564,8 @@ def eval_stage(ctx: _Context) -> Stage:
         inputs = [config.model] if model == "base" else []
         for kind, what, runner in runs:
             if kind == "greedy" and ctx.reuse_rl_validation and model in ("base", "rl"):
-                collect += ["--greedy", f"{model}={L.rl_metrics}@{'first' if model == 'base' else 'last'}"]
+                collect += ["--greedy", f"{model}={L.rl_metrics}@{'first' if model == 'base' else 'last'}",
+                            "--greedy-dumps", f"{model}={L.rl_val_dumps}"]
                 continue
             out = L.eval_run(model, kind)
             argv, owned = _validation_run(ctx, path, out, held_out, held_out[0], config.stage_overrides("eval"),
@@ -577,6 +578,8 @@ def eval_stage(ctx: _Context) -> Stage:
             ))
             collect += [f"--{kind}", f"{model}={out / 'metrics.jsonl'}@first" if kind == "greedy"
                         else f"{model}={out / 'dumps'}"]
+            if kind == "greedy":
+                collect += ["--greedy-dumps", f"{model}={out / 'dumps'}"]
     benchmarks = config.eval.benchmarks
     if benchmarks:
         files = [str(p) for p in benchmarks.values()]

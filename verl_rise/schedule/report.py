@@ -58,37 +58,109 @@ def _pct(value: Optional[float]) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
+def accuracy_columns(results: dict) -> dict[str, str]:
+    """``{column: data_source}`` of the accuracy table: the held-out set's name when it has one data_source, else
+    ``set/family`` per data_source (family: the data_source's last ``/`` part, e.g. ``demo_test/learnable`` for
+    ``verl-rise/demo/learnable``). Data sources of no held-out set keep their own name."""
+    columns: dict[str, str] = {}
+    for name, info in results.get("held_out", {}).items():
+        sources = info.get("data_sources", [])
+        for ds in sources:
+            columns[name if len(sources) == 1 else f"{name}/{ds.rsplit('/', 1)[-1]}"] = ds
+    for ds in results.get("data_sources", []):
+        if ds not in columns.values():
+            columns[ds] = ds
+    return columns
+
+
+def accuracy_summary(results: dict) -> dict[str, dict[str, float]]:
+    """``{"base"|"rl"|"rise": {column: accuracy in [0, 1]}}`` (:func:`accuracy_columns`); models not evaluated are
+    left out. ``rise`` is the RL + SFT model (results.json's ``sft``)."""
+    columns = accuracy_columns(results)
+    out = {}
+    for key, label in (("base", "base"), ("rl", "rl"), ("sft", "rise")):
+        acc = results.get("models", {}).get(key, {}).get("acc")
+        if acc:
+            out[label] = {col: float(acc[ds]) for col, ds in columns.items() if ds in acc}
+    return out
+
+
 def results_table(run_dir: Path) -> str:
-    """The accuracy table as markdown: one row per model, one accuracy column per data_source (+ average when
-    there are several), then pass@k columns when evaluated. Values in percent.
+    """The accuracy table as markdown: one row per model, one accuracy column per held-out set (per family of a
+    set with several data_sources, :func:`accuracy_columns`; + average when there are several), then pass@k
+    columns when evaluated. Values in percent.
 
     Raises:
         FileNotFoundError: ``eval/results.json`` does not exist.
     """
     results = json.loads((Path(run_dir) / "eval" / "results.json").read_text())
-    sources = results["data_sources"]
+    columns = accuracy_columns(results)
     models = results["models"]
     k = results.get("k")
     has_pass = any("pass_at_k" in m for m in models.values())
-    header = ["model"] + [f"{ds} acc" for ds in sources]
-    if len(sources) > 1:
+    header = ["model"] + [f"{col} acc" for col in columns]
+    if len(columns) > 1:
         header.append("avg acc")
     if has_pass:
-        header += [f"{ds} pass@{k}" for ds in sources]
+        header += [f"{col} pass@{k}" for col in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key in ("base", "rl", "sft"):
         if key not in models:
             continue
         m = models[key]
         acc = m.get("acc", {})
-        row = [ROW_LABELS[key]] + [_pct(acc.get(ds)) for ds in sources]
-        if len(sources) > 1:
-            vals = [acc[ds] for ds in sources if ds in acc]
+        row = [ROW_LABELS[key]] + [_pct(acc.get(ds)) for ds in columns.values()]
+        if len(columns) > 1:
+            vals = [acc[ds] for ds in columns.values() if ds in acc]
             row.append(_pct(sum(vals) / len(vals)) if vals else "–")
         if has_pass:
-            row += [_pct(m.get("pass_at_k", {}).get(ds)) for ds in sources]
+            row += [_pct(m.get("pass_at_k", {}).get(ds)) for ds in columns.values()]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def answers_table(results: dict, top: int = 5) -> list[str]:
+    """Markdown: per column and model, the greedy answers given most often (``answers`` of results.json), so a
+    model that gives one answer everywhere is visible beside its accuracy. Empty when no model has answers."""
+    columns = accuracy_columns(results)
+    models = results.get("models", {})
+    if not any("answers" in m for m in models.values()):
+        return []
+    lines = ["| model | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
+    for key in ("base", "rl", "sft"):
+        answers = models.get(key, {}).get("answers")
+        if answers is None:
+            continue
+        cells = []
+        for ds in columns.values():
+            counts = answers.get(ds, {})
+            shown = ", ".join(f"`{a}` {n}" for a, n in list(counts.items())[:top])
+            rest = sum(list(counts.values())[top:])
+            cells.append(shown + (f", other {rest}" if rest else "") or "–")
+        lines.append(f"| {ROW_LABELS[key]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot_accuracy(accuracy: dict[str, dict[str, float]], out: Path) -> Optional[Path]:
+    """Grouped bars: one group per accuracy column, one bar per model (percent). None when nothing to plot."""
+    if not accuracy:
+        return None
+    columns = list(dict.fromkeys(c for row in accuracy.values() for c in row))
+    labels = {"base": ROW_LABELS["base"], "rl": ROW_LABELS["rl"], "rise": ROW_LABELS["sft"]}
+    fig, ax = _figure(1, width=max(5.0, 1.6 * len(columns) + 2))
+    ax = ax[0]
+    width = 0.8 / len(accuracy)
+    for i, (model, row) in enumerate(accuracy.items()):
+        xs = [j + (i - (len(accuracy) - 1) / 2) * width for j in range(len(columns))]
+        vals = [100 * row.get(c, float("nan")) for c in columns]
+        bars = ax.bar(xs, vals, width=width, label=labels.get(model, model))
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks(range(len(columns)), columns, fontsize=8)
+    ax.set_ylabel("held-out accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=8)
+    _save(fig, out)
+    return out
 
 
 def benchmark_table(results: dict, reference_size: Optional[str]) -> dict:
@@ -302,6 +374,61 @@ def _settings(run_dir: Path) -> list[str]:
     return lines
 
 
+#: The sweep's buckets (verl_rise.passrate.buckets), in the report's order.
+BUCKETS = ("hard", "inconsistent", "solved", "unseen")
+
+
+def _bucket_rows(export_dir: Path) -> list[dict]:
+    """``{"data_source", "bucket", "passrate"}`` of every row of the export's bucket files (none when missing)."""
+    import pyarrow.parquet as pq
+
+    rows = []
+    for bucket in BUCKETS:
+        path = Path(export_dir) / f"{bucket}.parquet"
+        if path.is_file():
+            for r in pq.read_table(path, columns=["data_source", "passrate"]).to_pylist():
+                rows.append({"data_source": r["data_source"], "bucket": bucket, "passrate": r["passrate"]})
+    return rows
+
+
+def family_buckets(export_dir: Path) -> dict[str, dict[str, int]]:
+    """``{data_source: {bucket: training prompts}}`` from the export's bucket files (rows, one per prompt)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in _bucket_rows(export_dir):
+        counts = out.setdefault(r["data_source"], {b: 0 for b in BUCKETS})
+        counts[r["bucket"]] += 1
+    return dict(sorted(out.items()))
+
+
+def plot_pass_rates_by_source(export_dir: Path, out: Path, bins: int = 10) -> Optional[Path]:
+    """Stacked histogram of the training prompts' post-RL pass rates, one colour per data_source (the demo's
+    families), exact 0 and 1 in bars of their own. None when the export has no rows."""
+    import numpy as np
+
+    rows = [r for r in _bucket_rows(export_dir) if r["passrate"] is not None and r["bucket"] != "unseen"]
+    if not rows:
+        return None
+    sources = sorted({r["data_source"] for r in rows})
+    edges = np.linspace(0, 1, bins + 1)
+    fig, ax = _figure(1, width=7.0, height=4.0)
+    ax = ax[0]
+    bottom = np.zeros(bins + 2)
+    width = 1.0 / bins
+    xs = np.concatenate([[-width], (edges[:-1] + edges[1:]) / 2, [1 + width]])
+    for ds in sources:
+        rates = np.array([r["passrate"] for r in rows if r["data_source"] == ds])
+        interior = rates[(rates > 0) & (rates < 1)]
+        counts = np.concatenate([[np.sum(rates == 0)], np.histogram(interior, bins=edges)[0], [np.sum(rates == 1)]])
+        ax.bar(xs, counts, width=width * 0.9, bottom=bottom, label=f"{ds} ({len(rates)})")
+        bottom += counts
+    ax.set_xticks([-width, 0.25, 0.5, 0.75, 1 + width], ["0\n(hard)", "0.25", "0.5", "0.75", "1\n(solved)"])
+    ax.set_xlabel("pass rate after RL (fraction of sweep samples correct)")
+    ax.set_ylabel("training prompts")
+    ax.legend(fontsize=8)
+    _save(fig, out)
+    return out
+
+
 def write_report(run_dir: Path) -> Path:
     """Write ``<run_dir>/report/report.md`` and its PNGs. Returns the markdown path."""
     run_dir = Path(run_dir)
@@ -328,6 +455,16 @@ def write_report(run_dir: Path) -> Path:
         for name, info in results["held_out"].items():
             md.append(f"- held-out set `{name}`: {info['rows']} rows, data_source {', '.join(info['data_sources'])}")
         md.append("")
+        png = plot_accuracy(accuracy_summary(results), out / "accuracy.png")
+        if png:
+            md += [f"![held-out accuracy]({png.name})", ""]
+        answers = answers_table(results)
+        if answers:
+            md += ["Greedy answers given most often (the extracted `\\boxed{}` content, count of held-out rows):", ""]
+            md += answers + [""]
+        for key, m in results["models"].items():
+            if "answers_error" in m:
+                md.append(f"- no answer counts for {ROW_LABELS.get(key, key)}: {m['answers_error']}")
 
     md += ["## Benchmarks (the paper's table)", ""]
     config = _load_yaml(run_dir / "config.resolved.yaml")
@@ -355,7 +492,14 @@ def write_report(run_dir: Path) -> Path:
                 md.append(f"- {row['label']}: {n} {col} rows had no response (dropped by verl's prompt-length "
                           f"filter?) and count as wrong")
         md.append("")
-    summary = {"benchmarks": {**table, "generation": generation_note(config), "headline": HEADLINE_NOTE}}
+    export_summary = _load_json(run_dir / "export" / "summary.json")
+    by_source = family_buckets(run_dir / "export")
+    summary = {
+        "accuracy": accuracy_summary(results or {}),
+        "buckets": {b: int((export_summary or {}).get("prompts_per_bucket", {}).get(b, 0)) for b in BUCKETS},
+        "buckets_by_data_source": by_source,
+        "benchmarks": {**table, "generation": generation_note(config), "headline": HEADLINE_NOTE},
+    }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
 
     md += ["## RL (GRPO)", ""]
@@ -371,7 +515,7 @@ def write_report(run_dir: Path) -> Path:
         md += ["_No RL training metrics (rl/metrics/*.jsonl)._", ""]
 
     md += ["## Pass rates after RL", ""]
-    summary = _load_json(run_dir / "export" / "summary.json")
+    summary = export_summary
     if summary is None:
         md += ["_No pass-rate export (export/summary.json)._", ""]
     else:
@@ -382,7 +526,13 @@ def write_report(run_dir: Path) -> Path:
                f"responses) |",
                f"| solved (pass rate 1) | {per.get('solved', 0)} | dropped |",
                f"| unseen | {per.get('unseen', 0)} | none (no sweep samples) |", ""]
-        hist = _copy(run_dir / "export" / "pass_rate_hist.png", out / "pass_rate_hist.png")
+        if len(by_source) > 1:
+            md += ["| data_source | " + " | ".join(BUCKETS) + " |", "|" + "---|" * (len(BUCKETS) + 1)]
+            md += [f"| {ds} | " + " | ".join(str(n.get(b, 0)) for b in BUCKETS) + " |" for ds, n in by_source.items()]
+            md.append("")
+            hist = plot_pass_rates_by_source(run_dir / "export", out / "pass_rate_hist.png")
+        else:
+            hist = _copy(run_dir / "export" / "pass_rate_hist.png", out / "pass_rate_hist.png")
         if hist:
             md += [f"![pass-rate histogram]({hist.name})", ""]
 
