@@ -81,11 +81,19 @@ def test_demo_on_a_gpu_machine_only_explains(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "demo").exists()
 
 
-def test_demo_config_passes_the_preflight(generated, tmp_path):
+def test_demo_config_passes_the_preflight(tmp_path):
+    """The demo's run configuration on the demo's own inputs (both families, no system prompt, the demo expert)."""
+    from verl_rise.demo import families
+
     require(QWEN_PROCESSOR)
-    raw = demo.demo_config(tmp_path, generated, REPO_ROOT / "recipes")
+    counts = {f: 3 for f in families.FAMILIES}
+    families.write_split(tmp_path / "train.parquet", counts, "train", 0, system_prompt=None)
+    families.write_split(tmp_path / "test.parquet", counts, "test", 0, system_prompt=None)
+    families.write_expert_file(tmp_path / "expert.jsonl", counts, 0)
+    raw = demo.demo_config(tmp_path, tmp_path, REPO_ROOT / "recipes", seed=3)
     raw["model"] = str(QWEN_PROCESSOR)  # a real processor stands in for the demo's base model
-    write_expert_file(generated / "expert.jsonl", 40, 0)
+    assert "actor_rollout_ref.rollout.seed=3" in raw["overrides"]["rl"] and "trainer.seed=3" in raw["overrides"]["sft"]
+    assert "sweep" not in raw["overrides"] and "eval" not in raw["overrides"]  # so the RL validation is reused
     result = preflight(parse_config(raw, tmp_path))
     assert result.errors == []
 

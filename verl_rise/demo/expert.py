@@ -1,4 +1,4 @@
-"""A demo-only expert for the built-in generated problems: correct, worked, RISE-formatted solutions.
+"""A demo-only expert for the problems of ``python -m data_prep.generator``: correct, worked, RISE-formatted solutions.
 
 Metis-RISE gives the prompts the RL model never solves ("hard", pass rate 0) expert trajectories (arXiv 2506.13056,
 "SFT Enhancement"; the paper samples a stronger model). ``verl-rise demo`` runs on a machine with no model and no
@@ -21,7 +21,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from data_prep.atomic import atomic_path
 
@@ -109,14 +109,20 @@ def iter_expert_records(num: int, seed: int, **generator_kwargs: Any) -> Iterato
                "response": worked_solution(p.task, p.question, p.meta, p.options, p.answer)}
 
 
-def write_expert_file(out: Path, num: int, seed: int, **generator_kwargs: Any) -> int:
-    """Write the demo expert JSONL atomically; returns the number of records."""
+def write_expert_jsonl(out: Path, records: Iterable[dict]) -> int:
+    """Write expert records (one JSON object per line) atomically; returns the number of records."""
     n = 0
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for record in iter_expert_records(num, seed, **generator_kwargs):
+    with atomic_path(Path(out)) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+def write_expert_file(out: Path, num: int, seed: int, **generator_kwargs: Any) -> int:
+    """Write the demo expert JSONL of ``python -m data_prep.generator --num num --seed seed``'s problems
+    atomically; returns the number of records."""
+    return write_expert_jsonl(out, iter_expert_records(num, seed, **generator_kwargs))
 
 
 def main(argv: list[str] | None = None) -> int:
