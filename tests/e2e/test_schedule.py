@@ -151,8 +151,8 @@ def test_report_has_the_table_and_the_plots(rise_schedule):
     report = (s.stage("report") / "report.md").read_text()
     results = json.loads((s.stage("eval") / "results.json").read_text())
     [ds] = results["data_sources"]
-    [name] = results["held_out"]  # one data_source in the set: its column is named after the set
-    assert f"| model | {name} acc |" in report
+    [column] = results["held_out"]  # one data_source in the set: its column is named after the set
+    assert f"| model | {column} acc |" in report
     for key, label in (("base", "base model"), ("rl", "+ RL (GRPO)"), ("sft", "+ RL + SFT (Metis-RISE)")):
         assert f"| {label} | {100 * results['models'][key]['acc'][ds]:.1f} |" in report
     for png in ("rl_curves.png", "pass_rate_hist.png", "sft_set.png", "sft_loss.png", "stage_times.png"):
@@ -163,9 +163,9 @@ def test_report_has_the_table_and_the_plots(rise_schedule):
         assert f"| {name} | completed |" in report
     # attempts: the interrupted RL stage was started twice; the sweep (two steps) once
     assert "| rl | completed | 2 |" in report and "| sweep | completed | 1 |" in report
-    assert "report:" in s.full.output and f"| model | {name} acc |" in s.full.output
+    assert "report:" in s.full.output and f"| model | {column} acc |" in s.full.output
     summary = json.loads((s.stage("report") / "summary.json").read_text())
-    assert summary["accuracy"]["rise"] == {name: results["models"]["sft"]["acc"][ds]}
+    assert summary["accuracy"]["rise"] == {column: results["models"]["sft"]["acc"][ds]}
     export = json.loads((s.stage("export") / "summary.json").read_text())
     assert summary["buckets"] == export["prompts_per_bucket"] and sum(summary["buckets"].values()) == export["prompts"]
 
