@@ -176,7 +176,8 @@ def write_split(out: Path, counts: Mapping[str, int], split: str, seed: int, *,
     from data_prep.pipeline import ConvertConfig, SourceRow, convert
 
     problems = interleaved(counts, split, seed)
-    leaked = [p for p in problems if prompt_id(p) in exclude_prompt_ids]
+    ids = [prompt_id(p) for p in problems]
+    leaked = [p for p, pid in zip(problems, ids) if pid in exclude_prompt_ids]
     if leaked:
         raise ValueError(f"{out}: {len(leaked)} {split} problem(s) equal training rows (first: {leaked[0].question!r},"
                          f" colour {leaked[0].meta['colour']}); draw with another seed")
@@ -199,9 +200,9 @@ def write_split(out: Path, counts: Mapping[str, int], split: str, seed: int, *,
     if rejected:
         raise ValueError(f"{out}: data_prep rejected {rejected} generated row(s): {''.join(rejects_text)[:500]}")
     table = pa.concat_tables(tables)
-    order = {prompt_id(p): i for i, p in enumerate(problems)}
-    ids = table.column("extra_info").combine_chunks().field("prompt_id").to_pylist()
-    table = table.take(sorted(range(len(ids)), key=lambda r: order[ids[r]]))
+    order = {pid: i for i, pid in enumerate(ids)}
+    written = table.column("extra_info").combine_chunks().field("prompt_id").to_pylist()
+    table = table.take(sorted(range(len(written)), key=lambda r: order[written[r]]))
     with atomic_path(out) as tmp:
         pq.write_table(table, tmp)
     by_family = {f: sum(p.task == f for p in problems) for f in FAMILIES}

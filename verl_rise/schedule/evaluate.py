@@ -328,6 +328,7 @@ def collect(held_out: dict[str, Path], greedy: dict[str, str], sampled: dict[str
         EvalError: see :func:`select_validation` and :func:`sampled_pass_at_k`.
     """
     prompt_sources, info = held_out_sources(held_out)
+    answer_rows = held_out_rows(held_out) if greedy_dumps else []
     models: dict[str, dict] = {}
     for model, spec in greedy.items():
         path, _, which = spec.rpartition("@")
@@ -340,8 +341,7 @@ def collect(held_out: dict[str, Path], greedy: dict[str, str], sampled: dict[str
         models[model] = {"acc": acc, "format": per_source(metrics, _FMT), "step": step, "source": f"{path}@{which}"}
         if model in (greedy_dumps or {}):
             try:
-                models[model]["answers"] = greedy_answers(Path(greedy_dumps[model]) / f"{step}.jsonl",
-                                                          held_out_rows(held_out))
+                models[model]["answers"] = greedy_answers(Path(greedy_dumps[model]) / f"{step}.jsonl", answer_rows)
             except EvalError as exc:  # the accuracy stands without it; say why the counts are missing
                 models[model]["answers_error"] = str(exc)
     if sampled and k is None:

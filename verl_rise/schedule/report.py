@@ -391,21 +391,22 @@ def _bucket_rows(export_dir: Path) -> list[dict]:
     return rows
 
 
-def family_buckets(export_dir: Path) -> dict[str, dict[str, int]]:
-    """``{data_source: {bucket: training prompts}}`` from the export's bucket files (rows, one per prompt)."""
+def family_buckets(rows: list[dict]) -> dict[str, dict[str, int]]:
+    """``{data_source: {bucket: training prompts}}`` of the export's bucket rows (:func:`_bucket_rows`)."""
     out: dict[str, dict[str, int]] = {}
-    for r in _bucket_rows(export_dir):
+    for r in rows:
         counts = out.setdefault(r["data_source"], {b: 0 for b in BUCKETS})
         counts[r["bucket"]] += 1
     return dict(sorted(out.items()))
 
 
-def plot_pass_rates_by_source(export_dir: Path, out: Path, bins: int = 10) -> Optional[Path]:
-    """Stacked histogram of the training prompts' post-RL pass rates, one colour per data_source (the demo's
-    families), exact 0 and 1 in bars of their own. None when the export has no rows."""
+def plot_pass_rates_by_source(bucket_rows: list[dict], out: Path, bins: int = 10) -> Optional[Path]:
+    """Stacked histogram of the training prompts' post-RL pass rates (the export's bucket rows,
+    :func:`_bucket_rows`), one colour per data_source (the demo's families), exact 0 and 1 in bars of their own.
+    None when there are no classified rows."""
     import numpy as np
 
-    rows = [r for r in _bucket_rows(export_dir) if r["passrate"] is not None and r["bucket"] != "unseen"]
+    rows = [r for r in bucket_rows if r["passrate"] is not None and r["bucket"] != "unseen"]
     if not rows:
         return None
     sources = sorted({r["data_source"] for r in rows})
@@ -493,7 +494,8 @@ def write_report(run_dir: Path) -> Path:
                           f"filter?) and count as wrong")
         md.append("")
     export_summary = _load_json(run_dir / "export" / "summary.json")
-    by_source = family_buckets(run_dir / "export")
+    bucket_rows = _bucket_rows(run_dir / "export")
+    by_source = family_buckets(bucket_rows)
     summary = {
         "accuracy": accuracy_summary(results or {}),
         "buckets": {b: int((export_summary or {}).get("prompts_per_bucket", {}).get(b, 0)) for b in BUCKETS},
@@ -530,7 +532,7 @@ def write_report(run_dir: Path) -> Path:
             md += ["| data_source | " + " | ".join(BUCKETS) + " |", "|" + "---|" * (len(BUCKETS) + 1)]
             md += [f"| {ds} | " + " | ".join(str(n.get(b, 0)) for b in BUCKETS) + " |" for ds, n in by_source.items()]
             md.append("")
-            hist = plot_pass_rates_by_source(run_dir / "export", out / "pass_rate_hist.png")
+            hist = plot_pass_rates_by_source(bucket_rows, out / "pass_rate_hist.png")
         else:
             hist = _copy(run_dir / "export" / "pass_rate_hist.png", out / "pass_rate_hist.png")
         if hist:
