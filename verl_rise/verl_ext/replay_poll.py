@@ -3,9 +3,9 @@
 verl 0.9.1's v1 trainer waits for a batch of rollouts (training and validation) by polling its replay buffer and
 sleeping ``poll_interval`` seconds between looks (``verl/trainer/ppo/v1/replay_buffer.py:144``, default 2.0, and
 ``:408`` ``_wait_for_next_poll``); ``trainer_base.py:155-184`` (``_build_replay_buffer``) never passes it and no config
-key reaches it. On a GPU a rollout takes minutes and 2 s is noise; in the CPU demo a step's generation is done in
-~0.3 s, yet verl's ``timing_s/gen`` read 2.02-2.03 s on every one of 29 steps and ``timing_s/testing`` 2.08 s: the
-wait was most of the step (median 3.51 s).
+key reaches it. On a GPU a rollout takes minutes and 2 s is noise; in the CPU demo verl's ``timing_s/gen`` read
+2.02-2.03 s on every one of 29 steps (a whole poll period) and ``timing_s/testing`` 2.08 s. At 0.05 s: gen median
+1.76 s (1.58-1.96), testing 1.41 s, step median 3.51 -> 3.33 s (one demo run each; the rest of gen is generation).
 
 When ``VERL_RISE_REPLAY_POLL_S`` is set (the cpu_tiny recipes set it for every Ray process), the constructor of
 ``ReplayBuffer`` (and so of its async subclass) is wrapped to set ``poll_interval`` to that many seconds. The wrap is
