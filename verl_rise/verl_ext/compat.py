@@ -18,6 +18,7 @@ module                      verl internals
 ``passrate_hooks``          ``trainer/ppo/v1/replay_buffer.py`` (``ReplayBuffer._clear_groups``, ``_materialize_batch``,
                             ``sample``, ``_sync_metadata_from_transfer_queue``), ``trainer/ppo/checkpoint_callback.py``
 ``replay_poll``             ``trainer/ppo/v1/replay_buffer.py:144,408`` (``ReplayBuffer.__init__``'s ``poll_interval``)
+``nccl_timeout``            ``workers/engine_workers.py:89,539`` (``ActorRolloutRefWorker.init_model``), ``utils/distributed.py:83``
 ``sft_dataset``             ``utils/dataset/multiturn_sft_dataset.py`` (``MultiTurnSFTDataset._build_messages``)
 ``rl_dataset``              ``utils/dataset/rl_dataset.py:197`` (``RLHFDataset.maybe_filter_out_long_prompts``)
 ``reward_loader``           ``trainer/ppo/reward.py`` (``get_custom_reward_fn``)

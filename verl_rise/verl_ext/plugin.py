@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 from verl_rise.verl_ext import cpu_backend  # noqa: F401  (CPU platform + hf rollout registration steps)
+from verl_rise.verl_ext import nccl_timeout  # noqa: F401  (actor_rollout_ref.nccl_timeout, unread by verl 0.9.1's engine workers)
 from verl_rise.verl_ext import replay_poll  # noqa: F401  (VERL_RISE_REPLAY_POLL_S: the trainer's rollout polling)
 from verl_rise.verl_ext import vision_freeze  # noqa: F401  (actor.freeze_vision_tower, unimplemented in verl 0.9.1)
 from verl_rise.verl_ext.registry import check_requested, load, registration_step

@@ -9,18 +9,17 @@ key reaches it. On a GPU a rollout takes minutes and 2 s is noise; in the CPU de
 
 When ``VERL_RISE_REPLAY_POLL_S`` is set (the cpu_tiny recipes set it for every Ray process), the constructor of
 ``ReplayBuffer`` (and so of its async subclass) is wrapped to set ``poll_interval`` to that many seconds. The wrap is
-applied when verl's module is imported (an import hook), so processes that never build a trainer do not pay for the
+applied when verl's module is imported (:func:`~verl_rise.verl_ext.import_hooks.patch_on_import`), so processes that never build a trainer do not pay for the
 import (about 1 s). Unset, verl is left exactly as it is.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.abc
 import os
-import sys
 from typing import Any
 
+from verl_rise.verl_ext.import_hooks import patch_on_import
 from verl_rise.verl_ext.registry import registration_step
 
 ENV = "VERL_RISE_REPLAY_POLL_S"
@@ -67,41 +66,10 @@ def patch_replay_buffer(module: Any, interval: float) -> None:
     cls.__init__ = __init__
 
 
-class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Finds nothing itself; when :data:`MODULE` is imported, runs its loader, then :func:`patch_replay_buffer`."""
-
-    def __init__(self, interval: float):
-        self.interval = interval
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != MODULE:
-            return None
-        sys.meta_path.remove(self)  # let the normal finders locate it, once
-        try:
-            from importlib.util import find_spec
-
-            spec = find_spec(fullname)
-        finally:
-            sys.meta_path.insert(0, self)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module, interval = spec.loader.exec_module, self.interval
-
-        def exec_and_patch(module):
-            exec_module(module)
-            patch_replay_buffer(module, interval)
-
-        spec.loader.exec_module = exec_and_patch
-        return spec
-
-
 @registration_step("replay_buffer_poll_interval")
 def install() -> None:
     """Register the import hook (or patch at once when verl's module is already imported)."""
     interval = poll_interval_from_env()
     if interval is None:
         return
-    if MODULE in sys.modules:
-        patch_replay_buffer(sys.modules[MODULE], interval)
-    elif not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PatchOnImport(interval))
+    patch_on_import(MODULE, functools.partial(patch_replay_buffer, interval=interval))
